@@ -1,0 +1,107 @@
+"""Write-side handlers: `(session, user_id, ...)` in, the written `Task` out.
+
+Every statement filters on the acting user, so another user's task cannot even be loaded.
+Handlers flush but never commit: the caller (the HTTP edge, or a test) owns the transaction.
+"""
+
+from collections.abc import Mapping
+
+import msgspec
+from msgspec import UNSET
+from sqlalchemy import ColumnElement, and_, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
+from commands.recurrence import next_due_date
+from persistence.errors import TaskNotFound
+from persistence.models import MAX_TASK_ID, Task, utcnow
+
+
+def _owned_by(user_id: str, task_id: int) -> ColumnElement[bool]:
+    if not 1 <= task_id <= MAX_TASK_ID:
+        raise TaskNotFound(task_id)
+    return and_(Task.id == task_id, Task.user_id == user_id)
+
+
+async def _load_for_update(session: AsyncSession, user_id: str, task_id: int) -> Task:
+    task = await session.scalar(select(Task).where(_owned_by(user_id, task_id)).with_for_update())
+    if task is None:
+        raise TaskNotFound(task_id)
+    return task
+
+
+def _next_occurrence(task: Task) -> Task | None:
+    if task.due_date is None:
+        return None
+    due_date = next_due_date(task.due_date, task.recurrence)
+    if due_date is None:
+        return None
+    return Task(
+        user_id=task.user_id,
+        title=task.title,
+        description=task.description,
+        priority=task.priority,
+        tags=list(task.tags),
+        due_date=due_date,
+        recurrence=task.recurrence,
+    )
+
+
+def _apply(session: AsyncSession, task: Task, changes: Mapping[str, object]) -> None:
+    """Write the changed fields, keep `completed_at` and `version` right, and roll a
+    recurring task on when it gets completed."""
+    changed = {name: value for name, value in changes.items() if getattr(task, name) != value}
+    if not changed:
+        return
+    now = utcnow()
+    for name, value in changed.items():
+        setattr(task, name, value)
+    if "completed" in changed:
+        task.completed_at = now if task.completed else None
+        if task.completed and (follow_up := _next_occurrence(task)) is not None:
+            session.add(follow_up)
+    task.updated_at = now
+    task.version += 1
+
+
+async def create_task(session: AsyncSession, user_id: str, message: CreateTask) -> Task:
+    task = Task(user_id=user_id, **msgspec.structs.asdict(message))
+    if task.completed:
+        task.completed_at = task.created_at
+    session.add(task)
+    await session.flush()
+    return task
+
+
+async def replace_task(
+    session: AsyncSession, user_id: str, task_id: int, message: ReplaceTask
+) -> Task:
+    task = await _load_for_update(session, user_id, task_id)
+    _apply(session, task, msgspec.structs.asdict(message))
+    await session.flush()
+    return task
+
+
+async def patch_task(session: AsyncSession, user_id: str, task_id: int, message: PatchTask) -> Task:
+    task = await _load_for_update(session, user_id, task_id)
+    _apply(session, task, message.changes())
+    await session.flush()
+    return task
+
+
+async def set_completion(
+    session: AsyncSession, user_id: str, task_id: int, message: SetCompletion
+) -> Task:
+    task = await _load_for_update(session, user_id, task_id)
+    completed = not task.completed if message.completed is UNSET else message.completed
+    _apply(session, task, {"completed": completed})
+    await session.flush()
+    return task
+
+
+async def delete_task(session: AsyncSession, user_id: str, task_id: int) -> None:
+    deleted = await session.scalar(
+        delete(Task).where(_owned_by(user_id, task_id)).returning(Task.id)
+    )
+    if deleted is None:
+        raise TaskNotFound(task_id)

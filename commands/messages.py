@@ -1,0 +1,115 @@
+"""Write-side messages: one immutable record per intent. They double as the request bodies.
+
+Decoding validates types and limits; `__post_init__` normalises what msgspec cannot express
+(trimmed titles, lower-cased unique tags, UTC timestamps) and raises `InvalidField` otherwise.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from persistence.models import Priority, Recurrence
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 1000
+TAGS_MAX = 10
+TAG_MAX = 32
+
+Description = Annotated[str, Meta(max_length=DESCRIPTION_MAX)]
+Tags = Annotated[list[str], Meta(max_length=TAGS_MAX)]
+AwareDateTime = Annotated[datetime, Meta(tz=True)]
+
+
+class InvalidField(ValueError):
+    """A field's value breaks a rule; the message starts with the field's name."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def clean_title(title: str) -> str:
+    title = title.strip()
+    if not 1 <= len(title) <= TITLE_MAX:
+        raise InvalidField("title", f"must be 1-{TITLE_MAX} characters after trimming")
+    return title
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    cleaned: list[str] = []
+    for tag in tags:
+        tag = tag.strip().lower()
+        if not 1 <= len(tag) <= TAG_MAX:
+            raise InvalidField("tags", f"each tag must be 1-{TAG_MAX} characters after trimming")
+        if tag not in cleaned:
+            cleaned.append(tag)
+    return cleaned
+
+
+def to_utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
+
+
+class _Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    def _set(self, field: str, value: object) -> None:
+        msgspec.structs.force_setattr(self, field, value)
+
+
+class TaskFields(_Message, frozen=True, kw_only=True):
+    """Every editable field; one left out takes its default."""
+
+    title: str
+    description: Description | None = None
+    completed: bool = False
+    priority: Priority = Priority.MEDIUM
+    tags: Tags = msgspec.field(default_factory=list)
+    due_date: AwareDateTime | None = None
+    recurrence: Recurrence = Recurrence.NONE
+
+    def __post_init__(self) -> None:
+        self._set("title", clean_title(self.title))
+        self._set("tags", clean_tags(self.tags))
+        self._set("due_date", to_utc(self.due_date))
+
+
+class CreateTask(TaskFields, frozen=True, kw_only=True):
+    """Create a task for the acting user."""
+
+
+class ReplaceTask(TaskFields, frozen=True, kw_only=True):
+    """Replace every editable field of a task (PUT)."""
+
+
+class PatchTask(_Message, frozen=True, kw_only=True):
+    """Change only the fields sent (JSON merge patch); `null` clears a nullable field."""
+
+    title: str | UnsetType = UNSET
+    description: Description | UnsetType | None = UNSET
+    completed: bool | UnsetType = UNSET
+    priority: Priority | UnsetType = UNSET
+    tags: Tags | UnsetType = UNSET
+    due_date: AwareDateTime | UnsetType | None = UNSET
+    recurrence: Recurrence | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.title is not UNSET:
+            self._set("title", clean_title(self.title))
+        if self.tags is not UNSET:
+            self._set("tags", clean_tags(self.tags))
+        if self.due_date is not UNSET:
+            self._set("due_date", to_utc(self.due_date))
+
+    def changes(self) -> dict[str, object]:
+        return {
+            name: value
+            for name in self.__struct_fields__
+            if (value := getattr(self, name)) is not UNSET
+        }
+
+
+class SetCompletion(_Message, frozen=True, kw_only=True):
+    """Set completion to `completed`, or toggle it when `completed` is left out."""
+
+    completed: bool | UnsetType = UNSET

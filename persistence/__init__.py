@@ -1,0 +1,1 @@
+"""The storage layer: the tasks table, engines and sessions, database URL handling."""

@@ -1,0 +1,72 @@
+"""The schema: the `tasks` table and the vocabulary its columns use."""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Field, SQLModel
+
+MAX_TASK_ID = 2**63 - 1  # a PostgreSQL bigint; larger ids cannot exist
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Recurrence(StrEnum):
+    NONE = "none"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _pg_enum(enum: type[StrEnum], name: str) -> sa.Enum:
+    # A native enum sorts by declaration order, so `ORDER BY priority` sorts by meaning.
+    return sa.Enum(enum, name=name, values_callable=lambda members: [m.value for m in members])
+
+
+def _timestamp(*, nullable: bool) -> sa.Column:
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    user_id: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.String(1000)))
+    completed: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    priority: Priority = Field(
+        default=Priority.MEDIUM,
+        sa_column=sa.Column(_pg_enum(Priority, "task_priority"), nullable=False),
+    )
+    tags: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(ARRAY(sa.String(32)), nullable=False, server_default="{}"),
+    )
+    due_date: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    recurrence: Recurrence = Field(
+        default=Recurrence.NONE,
+        sa_column=sa.Column(_pg_enum(Recurrence, "task_recurrence"), nullable=False),
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(nullable=False))
+    version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False))
+
+
+# Indexes follow the list queries: every one starts with the owner.
+sa.Index("ix_tasks_user_created", Task.user_id, Task.created_at.desc(), Task.id)
+sa.Index("ix_tasks_user_updated", Task.user_id, Task.updated_at.desc(), Task.id)
+sa.Index("ix_tasks_user_due", Task.user_id, Task.due_date)
+sa.Index("ix_tasks_tags", Task.tags, postgresql_using="gin")

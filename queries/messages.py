@@ -1,0 +1,49 @@
+"""Read-side messages: what a query asks for."""
+
+from datetime import datetime
+from enum import StrEnum
+
+import msgspec
+
+from persistence.models import Priority
+
+
+class Status(StrEnum):
+    ALL = "all"
+    PENDING = "pending"
+    COMPLETED = "completed"
+
+
+class SortKey(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    TITLE = "title"
+    DUE_DATE = "due_date"
+    PRIORITY = "priority"
+
+
+class Order(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+NEWEST_FIRST = {SortKey.CREATED, SortKey.UPDATED}
+
+
+class ListTasks(msgspec.Struct, frozen=True, kw_only=True):
+    status: Status = Status.ALL
+    priorities: tuple[Priority, ...] = ()
+    tags: tuple[str, ...] = ()  # tasks carrying all of them
+    text: str | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    sort: SortKey = SortKey.CREATED
+    order: Order | None = None  # None: newest first for timestamps, else ascending
+    limit: int = 20
+    offset: int = 0
+
+    @property
+    def direction(self) -> Order:
+        if self.order is not None:
+            return self.order
+        return Order.DESC if self.sort in NEWEST_FIRST else Order.ASC

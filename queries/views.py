@@ -1,0 +1,43 @@
+"""Read models: what the API returns, filled straight from SQL rows."""
+
+from datetime import datetime
+
+import msgspec
+
+from persistence.models import Priority, Recurrence
+
+
+class TaskView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    user_id: str
+    title: str
+    description: str | None
+    completed: bool
+    completed_at: datetime | None
+    priority: Priority
+    tags: list[str]
+    due_date: datetime | None
+    recurrence: Recurrence
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, source: object) -> "TaskView":
+        """From anything with a task's attributes: an ORM instance or a SQL result row."""
+        return cls(**{name: getattr(source, name) for name in cls.__struct_fields__})
+
+
+class ByPriority(msgspec.Struct, frozen=True, kw_only=True):
+    low: int
+    medium: int
+    high: int
+
+
+class TaskStats(msgspec.Struct, frozen=True, kw_only=True):
+    total: int
+    completed: int
+    pending: int
+    overdue: int
+    due_today: int
+    by_priority: ByPriority

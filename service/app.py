@@ -1,0 +1,105 @@
+"""The application factory: settings in, a fully wired Litestar app out."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from typing import Any
+
+import httpx
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.middleware import DefineMiddleware
+from litestar.plugins.problem_details import ProblemDetailsPlugin
+from litestar.types import Receive, Scope, Send
+from sqlalchemy.exc import DBAPIError
+
+from persistence.database import read_config, write_config
+from persistence.migrate import upgrade_to_head
+from service.auth import BearerAuthMiddleware, TokenVerifier
+from service.controllers.health import health, ready
+from service.controllers.tasks import TaskController
+from service.embedded import with_local_defaults
+from service.errors import PROBLEM_DETAILS
+from service.observability import access_log, configure_logging
+from service.openapi import openapi_config
+from service.settings import Settings
+
+logger = logging.getLogger("taskapi")
+
+MAX_BODY_BYTES = 64 * 1024
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema"]
+MIGRATION_ATTEMPTS = 5
+
+
+def _cors(settings: Settings) -> CORSConfig:
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "If-None-Match",
+            "Idempotency-Key",
+        ],
+        expose_headers=["ETag", "Location", "Retry-After"],
+        max_age=600,
+    )
+
+
+async def _migrate(db: SQLAlchemyAsyncConfig) -> None:
+    """Apply pending revisions, retrying while a sleeping database wakes up."""
+    for attempt in range(1, MIGRATION_ATTEMPTS + 1):
+        try:
+            await upgrade_to_head(db.get_engine())
+            return
+        except (OSError, DBAPIError) as error:
+            if attempt == MIGRATION_ATTEMPTS:
+                raise
+            logger.warning("database not reachable yet (%s); retrying", type(error).__name__)
+            await asyncio.sleep(0.5 * 2**attempt)
+
+
+class TaskAPI(Litestar):
+    """The Litestar app, with the access log around everything it answers."""
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self._logged = access_log(super().__call__)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._logged(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    if settings is None:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level, settings.log_format)
+        settings = with_local_defaults(settings)
+    settings.check()
+    db = write_config(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await _migrate(db)
+        async with httpx.AsyncClient() as client:
+            app.state.token_verifier = TokenVerifier.from_settings(settings, client)
+            yield
+
+    return TaskAPI(
+        route_handlers=[TaskController, health, ready],
+        plugins=[
+            SQLAlchemyPlugin(config=[db, read_config(db)]),
+            ProblemDetailsPlugin(PROBLEM_DETAILS),
+        ],
+        middleware=[DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS)],
+        logging_config=None,
+        lifespan=[lifespan],
+        cors_config=_cors(settings),
+        openapi_config=openapi_config(version("taskapi")),
+        request_max_body_size=MAX_BODY_BYTES,
+    )

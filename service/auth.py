@@ -1,0 +1,157 @@
+"""Bearer-token authentication: Better Auth JWTs by JWKS, or HS256 tokens by a shared secret.
+
+The algorithm is chosen from the token header against what is configured, and the key is
+chosen by algorithm family, so an HS token is never checked against a public key.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from service.settings import Settings
+
+logger = logging.getLogger("taskapi.auth")
+
+ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
+HMAC_ALGORITHM = "HS256"
+CLOCK_SKEW_SECONDS = 30
+JWKS_MIN_REFRESH_SECONDS = 10.0
+JWKS_FETCH_TIMEOUT_SECONDS = 5.0
+MAX_USER_ID_LENGTH = 255
+
+_REASONS: list[tuple[type[jwt.PyJWTError], str]] = [
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.ImmatureSignatureError, "token not yet valid"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+    (jwt.DecodeError, "malformed token"),
+]
+
+
+class MissingToken(NotAuthorizedException):
+    """No credentials at all: answered with a bare `WWW-Authenticate: Bearer`."""
+
+    def __init__(self) -> None:
+        super().__init__(detail="Authorization header with a Bearer token required")
+
+
+class InvalidToken(NotAuthorizedException):
+    """Credentials were sent but refused; `detail` says why, never echoing the token."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(detail=reason)
+
+
+def _reason(error: jwt.PyJWTError) -> str:
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"missing claim '{error.claim}'"
+    return next((text for kind, text in _REASONS if isinstance(error, kind)), "invalid token")
+
+
+@dataclass
+class JWKSCache:
+    """Public keys by `kid`. An unknown `kid` triggers at most one fetch per interval, so a
+    flood of made-up ids costs nothing, and cached keys keep serving while the server is down."""
+
+    url: str
+    client: httpx.AsyncClient
+    min_refresh_seconds: float = JWKS_MIN_REFRESH_SECONDS
+    _keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
+    _last_fetch: float = float("-inf")
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def key(self, kid: str) -> jwt.PyJWK:
+        if kid not in self._keys:
+            await self._refresh()
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise InvalidToken("unknown signing key") from None
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._last_fetch < self.min_refresh_seconds:
+                return
+            self._last_fetch = time.monotonic()
+            try:
+                response = await self.client.get(self.url, timeout=JWKS_FETCH_TIMEOUT_SECONDS)
+                response.raise_for_status()
+                key_set = jwt.PyJWKSet.from_dict(response.json())
+            except (httpx.HTTPError, ValueError, jwt.PyJWTError) as error:
+                logger.warning("JWKS fetch from %s failed: %s", self.url, error)
+                return
+            self._keys = {key.key_id: key for key in key_set.keys if key.key_id}
+
+
+@dataclass
+class TokenVerifier:
+    """Turns a bearer token into the acting user's id, or raises `InvalidToken`."""
+
+    secret: str | None
+    jwks: JWKSCache | None
+    issuer: tuple[str, ...] = ()
+    audience: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> "TokenVerifier":
+        jwks = JWKSCache(settings.jwks_url, client) if settings.jwks_url else None
+        return cls(settings.jwt_secret, jwks, settings.jwt_issuer, settings.jwt_audience)
+
+    async def _key_for(self, header: dict[str, Any]) -> Any:
+        algorithm = header.get("alg")
+        if algorithm == HMAC_ALGORITHM and self.secret:
+            return self.secret
+        if algorithm in ASYMMETRIC_ALGORITHMS and self.jwks is not None:
+            kid = header.get("kid")
+            if not isinstance(kid, str) or not kid:
+                raise InvalidToken("token header has no key id")
+            return (await self.jwks.key(kid)).key
+        raise InvalidToken("algorithm not allowed")
+
+    async def verify(self, token: str) -> str:
+        try:
+            header = jwt.get_unverified_header(token)
+            claims = jwt.decode(
+                token,
+                key=await self._key_for(header),
+                algorithms=[header["alg"]],
+                issuer=list(self.issuer) or None,
+                audience=list(self.audience) or None,
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": ["exp", "sub"], "verify_aud": bool(self.audience)},
+            )
+        except jwt.PyJWTError as error:
+            raise InvalidToken(_reason(error)) from None
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not 1 <= len(subject) <= MAX_USER_ID_LENGTH:
+            raise InvalidToken(f"claim 'sub' must be a string of 1-{MAX_USER_ID_LENGTH} characters")
+        return subject
+
+
+class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        header = connection.headers.get("authorization")
+        if not header:
+            raise MissingToken
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken("not a Bearer token")
+        verifier: TokenVerifier = connection.app.state.token_verifier
+        return AuthenticationResult(user=await verifier.verify(token.strip()), auth=None)
+
+
+def mint_token(secret: str, subject: str, ttl_seconds: int) -> str:
+    """An HS256 token for development and tests (`taskapi token`)."""
+    now = int(time.time())
+    claims = {"sub": subject, "iat": now, "exp": now + ttl_seconds}
+    return jwt.encode(claims, secret, algorithm=HMAC_ALGORITHM)

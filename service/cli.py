@@ -1,0 +1,44 @@
+"""`taskapi`: Litestar's CLI with the app preloaded, plus the project's own commands."""
+
+import os
+import re
+
+import click
+
+from service.auth import mint_token
+from service.embedded import development_secret
+from service.settings import Settings
+
+_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(_: click.Context, __: click.Parameter, value: str) -> int:
+    match = _DURATION.match(value.strip())
+    if not match or int(match.group(1)) == 0:
+        raise click.BadParameter("use a positive duration such as 900, 15m, 1h or 7d")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+@click.command(name="token")
+@click.option("--sub", required=True, help="The user id to put in the token's `sub`.")
+@click.option("--ttl", default="1h", show_default=True, callback=_seconds, help="Lifetime.")
+def token(sub: str, ttl: int) -> None:
+    """Print an HS256 JWT signed with the configured (or development) secret."""
+    settings = Settings.from_env()
+    secret = settings.jwt_secret
+    if secret is None and settings.database_url is None:
+        secret = development_secret(settings.data_dir)
+    if secret is None:
+        raise click.ClickException(
+            "JWT_SECRET is not set; this deployment's tokens come from Better Auth."
+        )
+    click.echo(mint_token(secret, sub, ttl))
+
+
+def main() -> None:
+    os.environ.setdefault("LITESTAR_APP", "service.app:create_app")
+    from litestar.cli.main import litestar_group
+
+    litestar_group.add_command(token)
+    litestar_group()

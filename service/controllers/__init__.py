@@ -1,0 +1,1 @@
+"""HTTP controllers: parse, dispatch to a command or query handler, shape the response."""

@@ -1,0 +1,216 @@
+"""`/api/{user_id}/tasks`: writes go to command handlers, reads to query handlers."""
+
+from datetime import datetime
+from typing import Annotated
+
+from advanced_alchemy.service import OffsetPagination
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.connection import ASGIConnection
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, PermissionDeniedException, ValidationException
+from litestar.handlers import BaseRouteHandler
+from litestar.openapi.spec import Example
+from litestar.params import Body, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commands import handlers as commands
+from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
+from persistence.models import MAX_TASK_ID, Priority
+from queries import handlers as queries
+from queries.messages import ListTasks, Order, SortKey, Status
+from queries.views import TaskStats, TaskView
+from service.openapi import responses
+
+JSON_MEDIA_TYPES = ("application/json", "application/merge-patch+json")
+MAX_FILTER_TAGS = 10
+MAX_SEARCH_LENGTH = 200
+
+ME = "me"
+
+
+def path_user_is_token_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard: `{user_id}` must be the token's subject or `me`."""
+    if connection.path_params["user_id"] not in (ME, connection.user):
+        raise PermissionDeniedException("This path belongs to another user")
+
+
+def require_json_body(request: Request) -> None:
+    """Before-request hook: a body that is not JSON is refused before it is read."""
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    media_type = request.content_type[0]
+    if has_body and not (media_type in JSON_MEDIA_TYPES or media_type.endswith("+json")):
+        raise HTTPException(status_code=415, detail="The request body must be JSON")
+
+
+def acting_user(request: Request) -> str:
+    return request.user
+
+
+def with_etag(task: TaskView, status_code: int = 200) -> Response[TaskView]:
+    return Response(task, status_code=status_code, headers={"ETag": f'"{task.version}"'})
+
+
+def _aware(name: str, moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        raise ValidationException(
+            extra=[{"key": name, "message": "must be an RFC 3339 date-time with an offset"}]
+        )
+    return moment
+
+
+ETAG = ResponseHeader(
+    name="ETag", description="The task's version, quoted", documentation_only=True
+)
+TaskId = Annotated[int, Parameter(description="The task's id")]
+Session = NamedDependency[AsyncSession]
+Owner = NamedDependency[str]
+
+
+class TaskController(Controller):
+    path = "/api/{user_id:str}/tasks"
+    tags = ["tasks"]
+    guards = [path_user_is_token_user]
+    before_request = require_json_body
+    dependencies = {"owner": Provide(acting_user, sync_to_thread=False)}
+    security = [{"BearerToken": []}]
+
+    @get(
+        "/",
+        operation_id="listTasks",
+        summary="List, filter, sort and page the user's tasks",
+        responses=responses(401, 403, 422),
+    )
+    async def list_tasks(
+        self,
+        read_session: Session,
+        owner: Owner,
+        status: Status = Status.ALL,
+        priority: list[Priority] | None = None,
+        tag: Annotated[
+            list[str] | None,
+            Parameter(max_items=MAX_FILTER_TAGS, description="Tasks carrying all of these tags"),
+        ] = None,
+        q: Annotated[
+            str | None,
+            Parameter(
+                max_length=MAX_SEARCH_LENGTH, description="Searched in title and description"
+            ),
+        ] = None,
+        due_before: datetime | None = None,
+        due_after: datetime | None = None,
+        sort: SortKey = SortKey.CREATED,
+        order: Annotated[
+            Order | None,
+            Parameter(description="Default: desc for created and updated, else asc"),
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, Parameter(ge=0, le=MAX_TASK_ID)] = 0,
+    ) -> OffsetPagination[TaskView]:
+        query = ListTasks(
+            status=status,
+            priorities=tuple(priority or ()),
+            tags=tuple(t.strip().lower() for t in tag or ()),
+            text=q or None,
+            due_before=_aware("due_before", due_before),
+            due_after=_aware("due_after", due_after),
+            sort=sort,
+            order=order,
+            limit=limit,
+            offset=offset,
+        )
+        return await queries.list_tasks(read_session, owner, query)
+
+    @post(
+        "/",
+        operation_id="createTask",
+        summary="Create a task",
+        response_headers=[ResponseHeader(name="Location", documentation_only=True)],
+        responses=responses(401, 403, 413, 415, 422),
+    )
+    async def create_task(
+        self,
+        request: Request,
+        db_session: Session,
+        owner: Owner,
+        data: Annotated[CreateTask, Body(examples=[Example(value={"title": "Buy milk"})])],
+    ) -> Response[TaskView]:
+        task = TaskView.of(await commands.create_task(db_session, owner, data))
+        location = f"{request.url.path.rstrip('/')}/{task.id}"
+        return Response(task, status_code=201, headers={"Location": location})
+
+    @get(
+        "/stats",
+        operation_id="taskStats",
+        summary="Counts for a dashboard",
+        responses=responses(401, 403),
+    )
+    async def task_stats(self, read_session: Session, owner: Owner) -> TaskStats:
+        return await queries.task_stats(read_session, owner)
+
+    @get(
+        "/{task_id:int}",
+        operation_id="getTask",
+        summary="Get one task",
+        response_headers=[ETAG],
+        responses=responses(401, 403, 404),
+    )
+    async def get_task(
+        self, read_session: Session, owner: Owner, task_id: TaskId
+    ) -> Response[TaskView]:
+        return with_etag(await queries.get_task(read_session, owner, task_id))
+
+    @put(
+        "/{task_id:int}",
+        operation_id="replaceTask",
+        summary="Replace the editable fields; a field left out takes its default",
+        response_headers=[ETAG],
+        responses=responses(401, 403, 404, 413, 415, 422),
+    )
+    async def replace_task(
+        self, db_session: Session, owner: Owner, task_id: TaskId, data: ReplaceTask
+    ) -> Response[TaskView]:
+        return with_etag(TaskView.of(await commands.replace_task(db_session, owner, task_id, data)))
+
+    @patch(
+        "/{task_id:int}",
+        operation_id="patchTask",
+        summary="Change the fields sent (JSON merge patch); null clears a nullable field",
+        response_headers=[ETAG],
+        responses=responses(401, 403, 404, 413, 415, 422),
+    )
+    async def patch_task(
+        self, db_session: Session, owner: Owner, task_id: TaskId, data: PatchTask
+    ) -> Response[TaskView]:
+        return with_etag(TaskView.of(await commands.patch_task(db_session, owner, task_id, data)))
+
+    @patch(
+        "/{task_id:int}/complete",
+        operation_id="completeTask",
+        summary='Toggle completion, or set it with {"completed": true|false}',
+        description="Completing a recurring task that has a due date creates its next occurrence.",
+        response_headers=[ETAG],
+        responses=responses(401, 403, 404, 415, 422),
+    )
+    async def complete_task(
+        self,
+        db_session: Session,
+        owner: Owner,
+        task_id: TaskId,
+        data: SetCompletion | None = None,
+    ) -> Response[TaskView]:
+        message = data or SetCompletion()
+        return with_etag(
+            TaskView.of(await commands.set_completion(db_session, owner, task_id, message))
+        )
+
+    @delete(
+        "/{task_id:int}",
+        operation_id="deleteTask",
+        summary="Delete a task",
+        responses=responses(401, 403, 404),
+    )
+    async def delete_task(self, db_session: Session, owner: Owner, task_id: TaskId) -> None:
+        await commands.delete_task(db_session, owner, task_id)

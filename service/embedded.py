@@ -1,0 +1,48 @@
+"""The laptop defaults: an embedded PostgreSQL and a development JWT secret under `.data/`."""
+
+import logging
+import secrets
+from pathlib import Path
+
+from service.settings import Settings
+
+logger = logging.getLogger("taskapi")
+
+
+def development_secret(data_dir: Path) -> str:
+    """The HS256 secret that `taskapi token` signs with, made once and kept."""
+    path = data_dir / "jwt-secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def start_postgres(data_dir: Path) -> str:
+    """Start (or join) the embedded server; it stops when the last process using it exits."""
+    import pgserver  # imported here: only the embedded mode needs it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+    return server.get_uri()
+
+
+def with_local_defaults(settings: Settings) -> Settings:
+    """Fill in an embedded database and, with it, a development secret when nothing is set."""
+    if settings.database_url is not None:
+        return settings
+    url = start_postgres(settings.data_dir)
+    logger.warning(
+        "DATABASE_URL is not set: using the embedded PostgreSQL in %s", settings.data_dir
+    )
+    if settings.auth_configured:
+        return settings.with_overrides(database_url=url)
+    logger.warning(
+        "No auth configured: accepting HS256 tokens signed with the development secret in %s. "
+        "Mint one with: uv run taskapi token --sub alice",
+        settings.data_dir,
+    )
+    return settings.with_overrides(
+        database_url=url, jwt_secret=development_secret(settings.data_dir)
+    )

@@ -1,0 +1,93 @@
+"""The one place where failures become RFC 9457 problem details."""
+
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
+
+from persistence.errors import TaskNotFound
+from service.auth import MissingToken
+from service.observability import current_request_id
+
+logger = logging.getLogger("taskapi.errors")
+
+_QUOTED_FIELD = re.compile(r"field `([^`]+)`")  # msgspec: "Object missing required field `x`"
+_NAMED_RULE = re.compile(r"^(\w+): (.+)$")  # commands.messages.InvalidField
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        type_="about:blank",
+        title=HTTPStatus(status).phrase,
+        status_code=status,
+        detail=detail,
+        headers=headers,
+        extra=extra,
+    )
+
+
+def _field_error(error: dict[str, Any]) -> dict[str, str]:
+    key, message = error.get("key", ""), error.get("message", "invalid value")
+    if key in ("", "data"):  # an error about the body as a whole
+        if match := _NAMED_RULE.match(message):
+            key, message = match.groups()
+        elif match := _QUOTED_FIELD.search(message):
+            key = match.group(1)
+        else:
+            key = "body"
+    return {"field": key, "message": message}
+
+
+def _validation_problem(errors: list[dict[str, str]]) -> ProblemDetailsException:
+    return problem(422, "The request is not valid", extra={"errors": errors})
+
+
+def _from_validation(exc: ValidationException) -> ProblemDetailsException:
+    raw = exc.extra if isinstance(exc.extra, list) else []
+    return _validation_problem([_field_error(item) for item in raw] or [_body_error(exc)])
+
+
+def _body_error(exc: HTTPException) -> dict[str, str]:
+    return {"field": "body", "message": exc.detail}
+
+
+def _from_http(exc: HTTPException) -> ProblemDetailsException:
+    if isinstance(exc, MissingToken):
+        return problem(401, exc.detail, headers={"WWW-Authenticate": "Bearer"})
+    if exc.status_code == 401:
+        description = exc.detail.replace('"', "'")
+        challenge = f'Bearer error="invalid_token", error_description="{description}"'
+        return problem(401, exc.detail, headers={"WWW-Authenticate": challenge})
+    if exc.status_code == 400:  # Litestar's answer to unparseable input; the contract says 422
+        return _validation_problem([_body_error(exc)])
+    status = HTTPStatus(exc.status_code)
+    detail = exc.detail if exc.detail != status.phrase else status.description
+    return problem(status, detail, headers=exc.headers)
+
+
+def _from_not_found(exc: TaskNotFound) -> ProblemDetailsException:
+    return problem(404, str(exc))
+
+
+def _from_unexpected(exc: Exception) -> ProblemDetailsException:
+    logger.error("unhandled error (request %s)", current_request_id(), exc_info=exc)
+    return problem(500, "An unexpected error occurred; it has been logged")
+
+
+PROBLEM_DETAILS = ProblemDetailsConfig(
+    exception_to_problem_detail_map={
+        ValidationException: _from_validation,
+        HTTPException: _from_http,
+        TaskNotFound: _from_not_found,
+        Exception: _from_unexpected,
+    }
+)

@@ -1,0 +1,80 @@
+"""The one settings object, read once from the environment (and a `.env` file)."""
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+LOG_FORMATS = ("console", "json")
+
+
+class ConfigurationError(Exception):
+    """The service refuses to start; the message says what to set."""
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def _flag(value: str | None, *, default: bool) -> bool:
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() not in {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str | None = None
+    jwt_secret: str | None = None
+    jwks_url: str | None = None
+    jwt_issuer: tuple[str, ...] = ()
+    jwt_audience: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ("http://localhost:3000",)
+    auto_migrate: bool = True
+    log_level: str = "info"
+    log_format: str = "console"
+    data_dir: Path = Path(".data")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        if environ is None:
+            dotenv = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+            environ = dotenv | dict(os.environ)
+        env = {key: value for key, value in environ.items() if value.strip()}
+        auth_url = env.get("BETTER_AUTH_URL", "").rstrip("/")
+        from_auth_url = (auth_url,) if auth_url else ()
+        return cls(
+            database_url=env.get("DATABASE_URL"),
+            jwt_secret=env.get("JWT_SECRET") or env.get("BETTER_AUTH_SECRET"),
+            jwks_url=env.get("JWT_JWKS_URL") or (f"{auth_url}/api/auth/jwks" if auth_url else None),
+            jwt_issuer=_split(env.get("JWT_ISSUER")) or from_auth_url,
+            jwt_audience=_split(env.get("JWT_AUDIENCE")) or from_auth_url,
+            cors_origins=_split(env.get("CORS_ORIGINS")) or cls.cors_origins,
+            auto_migrate=_flag(env.get("AUTO_MIGRATE"), default=True),
+            log_level=env.get("LOG_LEVEL", "info").lower(),
+            log_format=env.get("LOG_FORMAT", "console" if sys.stderr.isatty() else "json").lower(),
+            data_dir=Path(env.get("DATA_DIR", ".data")),
+        )
+
+    @property
+    def auth_configured(self) -> bool:
+        return bool(self.jwt_secret or self.jwks_url)
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def check(self) -> "Settings":
+        """Refuse to run open or misconfigured."""
+        if self.database_url is None:
+            raise ConfigurationError("DATABASE_URL is not set and no embedded database was started")
+        if not self.auth_configured:
+            raise ConfigurationError(
+                "No way to verify tokens: set BETTER_AUTH_URL (or JWT_JWKS_URL) for Better Auth's "
+                "JWKS, or JWT_SECRET (BETTER_AUTH_SECRET) for HS256 tokens."
+            )
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigurationError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+        return self

@@ -1,0 +1,392 @@
+"""Drive a real headless Chromium (Debian's ``chromium`` package) against pages served locally.
+
+How it works: ``run_page`` starts ``chromium --headless --dump-dom --virtual-time-budget=...``.
+Under a virtual-time budget Chromium pauses its virtual clock while network fetches are pending,
+so it only serialises the DOM once the page's script has finished its real ``fetch`` calls and
+is idle.  No WebDriver, DevTools client or extra Python package is involved; the only
+requirement is ``apt-get install -y chromium``.
+
+Page convention: when a page is done it writes a JSON object as the text of
+``<pre id="result">`` and then sets ``document.title = "done"``.  ``PUBLISH_RESULT_JS`` defines
+``publishResult(obj)``, which does exactly that.  ``run_page`` returns the parsed object, or
+raises ``BrowserError`` (page did not publish, browser failed) or ``PageTimeoutError``.
+
+The browser runs in its own process group with a fresh temporary ``--user-data-dir``; both the
+process group and the directory are removed before ``run_page`` returns or raises.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import socket
+import socketserver
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "DONE_TITLE",
+    "PUBLISH_RESULT_JS",
+    "RESULT_ELEMENT_ID",
+    "BrowserError",
+    "PageTimeoutError",
+    "PortInUseError",
+    "cors_probe_page",
+    "find_chromium",
+    "run_page",
+    "serve_page",
+]
+
+DONE_TITLE = "done"
+RESULT_ELEMENT_ID = "result"
+
+# Flags every launch needs here: no sandbox (root), no GPU, and nothing that reaches the internet.
+CHROMIUM_FLAGS: tuple[str, ...] = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--no-default-browser-check",
+)
+
+PUBLISH_RESULT_JS = f"""
+function publishResult(obj) {{
+  let el = document.getElementById({json.dumps(RESULT_ELEMENT_ID)});
+  if (el === null) {{
+    el = document.createElement("pre");
+    el.id = {json.dumps(RESULT_ELEMENT_ID)};
+    document.body.appendChild(el);
+  }}
+  el.textContent = JSON.stringify(obj);
+  document.title = {json.dumps(DONE_TITLE)};
+}}
+"""
+
+_KILL_WAIT_SECONDS = 5.0
+
+
+class BrowserError(RuntimeError):
+    """Chromium could not be run, or the page did not publish a result."""
+
+
+class PageTimeoutError(TimeoutError):
+    """The page did not finish within the timeout; the browser was killed."""
+
+
+class PortInUseError(RuntimeError):
+    """The address that ``serve_page`` must serve on is already taken."""
+
+
+# --------------------------------------------------------------------------- serving a page
+
+
+class _PageServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], family: socket.AddressFamily, body: bytes):
+        self.address_family = family
+        self.body = body
+        super().__init__(address, _PageHandler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind would do a reverse DNS lookup (socket.getfqdn); skip it.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+
+class _PageHandler(BaseHTTPRequestHandler):
+    server: _PageServer
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] != "/":
+            self.send_error(404)
+            return
+        body = self.server.body
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def _bind_addresses(host: str) -> list[tuple[str, socket.AddressFamily]]:
+    """Where to listen so that ``http://<host>:<port>/`` reaches us.
+
+    For ``localhost`` that is both loopback addresses: Chromium may try ``::1`` first, and
+    another server already on ``[::1]:<port>`` would otherwise silently get the page load.
+    """
+    if host == "localhost":
+        addresses = [("127.0.0.1", socket.AF_INET)]
+        if socket.has_ipv6:
+            addresses.append(("::1", socket.AF_INET6))
+        return addresses
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return [(host.strip("[]"), family)]
+
+
+@contextmanager
+def serve_page(html: str, host: str = "localhost", port: int = 3000) -> Iterator[str]:
+    """Serve ``html`` at ``http://<host>:<port>/`` from a background thread; yield that URL.
+
+    The page's origin is then exactly ``http://<host>:<port>`` (by default
+    ``http://localhost:3000``, the Next.js app's origin).  Raises ``PortInUseError`` if the port
+    is taken (for instance by a running dev server).
+    """
+    body = html.encode("utf-8")
+    servers: list[_PageServer] = []
+    threads: list[threading.Thread] = []
+    try:
+        for address, family in _bind_addresses(host):
+            try:
+                servers.append(_PageServer((address, port), family, body))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortInUseError(
+                        f"cannot serve the test page on {address} port {port}: the port is in "
+                        f"use (a dev server on :{port}?). The page must be served from exactly "
+                        f"http://{host}:{port}; stop whatever listens there and retry."
+                    ) from exc
+                if family == socket.AF_INET6 and host == "localhost":
+                    continue  # no IPv6 loopback on this machine: 127.0.0.1 alone is enough
+                raise
+        for server in servers:
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"serve_page:{port}",
+                daemon=True,
+            )
+            thread.start()
+            threads.append(thread)
+        url_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        yield f"http://{url_host}:{port}/"
+    finally:
+        for server in servers[: len(threads)]:
+            server.shutdown()
+        for server in servers:
+            server.server_close()
+        for thread in threads:
+            thread.join(timeout=_KILL_WAIT_SECONDS)
+
+
+# --------------------------------------------------------------------------- running a page
+
+
+def find_chromium() -> str | None:
+    """Path of Debian's Chromium launcher, or None if it is not installed."""
+    found = shutil.which("chromium")
+    if found is not None:
+        return found
+    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
+
+
+class _ResultParser(HTMLParser):
+    """Pull ``<title>`` and the text of ``<pre id="result">`` out of the dumped DOM."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title: str | None = None
+        self.result: str | None = None
+        self._in_title = False
+        self._result_depth = 0
+        self._title_parts: list[str] = []
+        self._result_parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._result_depth:
+            self._result_depth += 1
+        elif tag == "title" and self.title is None:
+            self._in_title = True
+        elif self.result is None and ("id", RESULT_ELEMENT_ID) in attrs:
+            self._result_depth = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._in_title and tag == "title":
+            self._in_title = False
+            self.title = "".join(self._title_parts).strip()
+        elif self._result_depth:
+            self._result_depth -= 1
+            if not self._result_depth:
+                self.result = "".join(self._result_parts)
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self._title_parts.append(data)
+        elif self._result_depth:
+            self._result_parts.append(data)
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the browser's whole process group (renderers, zygotes, crashpad) and reap it."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=_KILL_WAIT_SECONDS)
+
+
+def run_page(url: str, timeout: float = 30) -> dict[str, Any]:
+    """Open ``url`` in headless Chromium and return the JSON object the page published.
+
+    ``timeout`` (seconds) bounds the whole run, browser start included.  Raises
+    ``PageTimeoutError`` when it passes (the browser is killed), and ``BrowserError`` when
+    Chromium is missing or fails, or the page never set ``document.title = "done"`` with a JSON
+    object in ``<pre id="result">``.
+    """
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
+    chromium = find_chromium()
+    if chromium is None:
+        raise BrowserError("chromium is not installed: run `apt-get install -y chromium`")
+    # The virtual clock stands still while fetches are pending, so this budget only limits
+    # timers; the wall-clock bound is `timeout` below.
+    budget_ms = max(1, int(timeout * 1000))
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-", ignore_cleanup_errors=True) as d:
+        command = [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={d}",
+            f"--virtual-time-budget={budget_ms}",
+            "--dump-dom",
+            url,
+        ]
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=True,  # own process group, so every child can be killed at once
+        )
+        try:
+            try:
+                dom, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                raise PageTimeoutError(
+                    f"{url} did not finish within {timeout:g}s; the browser was killed"
+                ) from None
+        finally:
+            _kill_group(proc)
+
+    if proc.returncode != 0:
+        raise BrowserError(
+            f"chromium exited with status {proc.returncode} on {url}:\n{_tail(stderr)}"
+        )
+    parser = _ResultParser()
+    parser.feed(dom)
+    parser.close()
+    if parser.title != DONE_TITLE or parser.result is None:
+        raise BrowserError(
+            f"{url} did not publish a result (title={parser.title!r}, "
+            f"result element {'found' if parser.result is not None else 'missing'}).\n"
+            f"DOM: {dom[:2000]}\nchromium stderr:\n{_tail(stderr)}"
+        )
+    try:
+        value = json.loads(parser.result)
+    except json.JSONDecodeError as exc:
+        raise BrowserError(f"{url} published invalid JSON: {parser.result[:2000]!r}") from exc
+    if not isinstance(value, dict):
+        raise BrowserError(f"{url} published {type(value).__name__}, not a JSON object")
+    return value
+
+
+# --------------------------------------------------------------------------- the CORS probe page
+
+
+def _script_json(value: object) -> str:
+    """JSON that is safe to embed inside a ``<script>`` element."""
+    return (
+        json.dumps(value)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+_PROBE_TEMPLATE = """<!doctype html>
+<html>
+<head><meta charset="utf-8"><title>running</title></head>
+<body>
+<pre id="result"></pre>
+<script>
+__PUBLISH__
+const CFG = __CONFIG__;
+(async () => {
+  const out = {create_status: null, location: null, get_status: null, etag: null, error: null};
+  const headers = {
+    "Authorization": "Bearer " + CFG.token,
+    "Content-Type": "application/json",
+  };
+  try {
+    const created = await fetch(CFG.createUrl, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({title: "from the browser"}),
+    });
+    out.create_status = created.status;
+    out.location = created.headers.get("Location");
+    await created.text();
+    if (out.location !== null) {
+      const fetched = await fetch(new URL(out.location, CFG.apiBase).href, {headers});
+      out.get_status = fetched.status;
+      out.etag = fetched.headers.get("ETag");
+      await fetched.text();
+    }
+  } catch (e) {
+    out.error = String(e);
+  } finally {
+    publishResult(out);
+  }
+})();
+</script>
+</body>
+</html>
+"""
+
+
+def cors_probe_page(api_base: str, token: str) -> str:
+    """HTML of a page that exercises the API cross-origin the way the Next.js app does.
+
+    With ``Authorization: Bearer <token>`` and ``Content-Type: application/json`` it POSTs
+    ``{"title": "from the browser"}`` to ``<api_base>/api/me/tasks``, then (if the ``Location``
+    header was readable) GETs that location resolved against ``api_base``.  It publishes
+    ``{"create_status", "location", "get_status", "etag", "error"}``: statuses and header values
+    exactly as JavaScript sees them (``null`` when CORS hides a header or a step did not run),
+    and ``error`` as ``String(exception)``, e.g. ``"TypeError: Failed to fetch"`` when the
+    browser blocks a request.
+    """
+    base = api_base.rstrip("/")
+    config = {"apiBase": base + "/", "createUrl": f"{base}/api/me/tasks", "token": token}
+    return _PROBE_TEMPLATE.replace("__PUBLISH__", PUBLISH_RESULT_JS.strip()).replace(
+        "__CONFIG__", _script_json(config)
+    )
