@@ -11,7 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, PermissionDeniedException, ValidationException
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Example
-from litestar.params import Body, Parameter
+from litestar.params import Body, FromQuery, JSONBody, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands import handlers as commands
@@ -64,7 +64,7 @@ def _aware(name: str, moment: datetime | None) -> datetime | None:
 ETAG = ResponseHeader(
     name="ETag", description="The task's version, quoted", documentation_only=True
 )
-TaskId = Annotated[int, Parameter(description="The task's id")]
+TaskId = Annotated[int, PathParameter(description="The task's id")]
 Session = NamedDependency[AsyncSession]
 Owner = NamedDependency[str]
 
@@ -87,27 +87,29 @@ class TaskController(Controller):
         self,
         read_session: Session,
         owner: Owner,
-        status: Status = Status.ALL,
-        priority: list[Priority] | None = None,
+        status: FromQuery[Status] = Status.ALL,
+        priority: FromQuery[list[Priority] | None] = None,
         tag: Annotated[
             list[str] | None,
-            Parameter(max_items=MAX_FILTER_TAGS, description="Tasks carrying all of these tags"),
+            QueryParameter(
+                max_items=MAX_FILTER_TAGS, description="Tasks carrying all of these tags"
+            ),
         ] = None,
         q: Annotated[
             str | None,
-            Parameter(
+            QueryParameter(
                 max_length=MAX_SEARCH_LENGTH, description="Searched in title and description"
             ),
         ] = None,
-        due_before: datetime | None = None,
-        due_after: datetime | None = None,
-        sort: SortKey = SortKey.CREATED,
+        due_before: FromQuery[datetime | None] = None,
+        due_after: FromQuery[datetime | None] = None,
+        sort: FromQuery[SortKey] = SortKey.CREATED,
         order: Annotated[
             Order | None,
-            Parameter(description="Default: desc for created and updated, else asc"),
+            QueryParameter(description="Default: desc for created and updated, else asc"),
         ] = None,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, Parameter(ge=0, le=MAX_TASK_ID)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_TASK_ID)] = 0,
     ) -> OffsetPagination[TaskView]:
         query = ListTasks(
             status=status,
@@ -170,7 +172,7 @@ class TaskController(Controller):
         responses=responses(401, 403, 404, 413, 415, 422),
     )
     async def replace_task(
-        self, db_session: Session, owner: Owner, task_id: TaskId, data: ReplaceTask
+        self, db_session: Session, owner: Owner, task_id: TaskId, data: JSONBody[ReplaceTask]
     ) -> Response[TaskView]:
         return with_etag(TaskView.of(await commands.replace_task(db_session, owner, task_id, data)))
 
@@ -182,7 +184,7 @@ class TaskController(Controller):
         responses=responses(401, 403, 404, 413, 415, 422),
     )
     async def patch_task(
-        self, db_session: Session, owner: Owner, task_id: TaskId, data: PatchTask
+        self, db_session: Session, owner: Owner, task_id: TaskId, data: JSONBody[PatchTask]
     ) -> Response[TaskView]:
         return with_etag(TaskView.of(await commands.patch_task(db_session, owner, task_id, data)))
 
@@ -199,7 +201,7 @@ class TaskController(Controller):
         db_session: Session,
         owner: Owner,
         task_id: TaskId,
-        data: SetCompletion | None = None,
+        data: JSONBody[SetCompletion | None] = None,
     ) -> Response[TaskView]:
         message = data or SetCompletion()
         return with_etag(
