@@ -13,8 +13,7 @@ from sqlmodel import SQLModel
 
 import persistence.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from persistence.database import VERSION_TABLE, make_engine
-
-MIGRATION_LOCK_ID = 0x7461736B  # "task"
+from persistence.migrate import MIGRATION_LOCK_ID
 
 config = context.config
 

@@ -7,6 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence.database import MIGRATIONS
 
+# Held (per transaction) by every upgrade, so instances starting together take turns.
+MIGRATION_LOCK_ID = 0x7461736B
+
 
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()

@@ -7,6 +7,7 @@ chosen by algorithm family, so an HS token is never checked against a public key
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,7 @@ class JWKSCache:
     url: str
     client: httpx.AsyncClient
     min_refresh_seconds: float = JWKS_MIN_REFRESH_SECONDS
+    clock: Callable[[], float] = time.monotonic
     _keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
     _last_fetch: float = float("-inf")
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -80,9 +82,9 @@ class JWKSCache:
 
     async def _refresh(self) -> None:
         async with self._lock:
-            if time.monotonic() - self._last_fetch < self.min_refresh_seconds:
+            if self.clock() - self._last_fetch < self.min_refresh_seconds:
                 return
-            self._last_fetch = time.monotonic()
+            self._last_fetch = self.clock()
             try:
                 response = await self.client.get(self.url, timeout=JWKS_FETCH_TIMEOUT_SECONDS)
                 response.raise_for_status()
@@ -98,7 +100,7 @@ class TokenVerifier:
     """Turns a bearer token into the acting user's id, or raises `InvalidToken`."""
 
     secret: str | None
-    jwks: JWKSCache | None
+    jwks: JWKSCache | None = None
     issuer: tuple[str, ...] = ()
     audience: tuple[str, ...] = ()
 

@@ -322,7 +322,7 @@ def run_page(url: str, timeout: float = 30) -> dict[str, Any]:
     return value
 
 
-async def arun_page(url: str, timeout: float = 30) -> dict[str, Any]:
+async def arun_page(url: str, timeout: float = 30) -> dict[str, Any]:  # noqa: ASYNC109
     """``run_page`` for async tests: runs it in a worker thread so the event loop stays free.
 
     Use this when the API under test is served on the test's own event loop; calling the

@@ -1,0 +1,393 @@
+"""Bearer tokens: HS256 by shared secret, and asymmetric tokens by a real JWKS server."""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from litestar.testing import AsyncTestClient
+
+from service.app import create_app
+from service.auth import InvalidToken, JWKSCache, TokenVerifier
+from tests.conftest import TEST_SECRET, make_token
+
+ISSUER = "https://auth.example.test"
+
+
+class SigningKey:
+    """A private key of one algorithm, with its public JWK under a `kid`."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        self.kid = uuid.uuid4().hex
+        self.private = {
+            "EdDSA": lambda: ed25519.Ed25519PrivateKey.generate(),
+            "ES256": lambda: ec.generate_private_key(ec.SECP256R1()),
+            "ES512": lambda: ec.generate_private_key(ec.SECP521R1()),
+            "RS256": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            "PS256": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        }[algorithm]()
+
+    @property
+    def jwk(self) -> dict:
+        codec = jwt.get_algorithm_by_name(self.algorithm)
+        jwk = codec.to_jwk(self.private.public_key(), as_dict=True)
+        return jwk | {"kid": self.kid, "alg": self.algorithm}
+
+    def public_pem(self) -> bytes:
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def sign(self, sub: str | None = "alice", *, kid: str | None = None, **claims: object) -> str:
+        now = int(time.time())
+        payload = {"iss": ISSUER, "aud": ISSUER, "iat": now, "exp": now + 900} | claims
+        if sub is not None:
+            payload["sub"] = sub
+        headers = {"kid": kid or self.kid}
+        return jwt.encode(payload, self.private, algorithm=self.algorithm, headers=headers)
+
+
+class JWKSServer:
+    """A real HTTP server on loopback that serves whatever keys the test puts in it."""
+
+    def __init__(self) -> None:
+        self.keys: list[SigningKey] = []
+        self.fetches = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.fetches += 1
+                body = json.dumps({"keys": [key.jwk for key in server.keys]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/api/auth/jwks"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def unused_url() -> str:
+    server = JWKSServer()
+    server.stop()  # nothing listens there any more: connection refused
+    return server.url
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[JWKSServer]:
+    server = JWKSServer()
+    yield server
+    server.stop()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def verifier(url: str, http: httpx.AsyncClient, clock: FakeClock | None = None) -> TokenVerifier:
+    jwks = JWKSCache(url, http, clock=clock or FakeClock())
+    return TokenVerifier(secret=None, jwks=jwks, issuer=(ISSUER,), audience=(ISSUER,))
+
+
+def hs256_signed_with(key: bytes, payload: dict) -> str:
+    """Sign by hand, as an attacker would, since PyJWT refuses to use a PEM as an HMAC key."""
+
+    def part(data: dict) -> bytes:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=")
+
+    signing_input = part({"alg": "HS256", "typ": "JWT"}) + b"." + part(payload)
+    signature = hmac.new(key, signing_input, hashlib.sha256).digest()
+    return (signing_input + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
+
+
+# --- the verifier against a real JWKS server --------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["EdDSA", "ES256", "ES512", "RS256", "PS256"])
+async def test_each_asymmetric_algorithm_is_accepted(jwks_server, http, algorithm):
+    key = SigningKey(algorithm)
+    jwks_server.keys = [key]
+    assert await verifier(jwks_server.url, http).verify(key.sign("user-1")) == "user-1"
+
+
+async def test_keys_are_cached_between_tokens(jwks_server, http):
+    key = SigningKey("EdDSA")
+    jwks_server.keys = [key]
+    tokens = verifier(jwks_server.url, http)
+    for sub in ("a", "b", "c"):
+        assert await tokens.verify(key.sign(sub)) == sub
+    assert jwks_server.fetches == 1
+
+
+async def test_rotated_in_key_is_picked_up_and_old_key_keeps_working_while_listed(
+    jwks_server, http
+):
+    clock = FakeClock()
+    old, new = SigningKey("EdDSA"), SigningKey("EdDSA")
+    jwks_server.keys = [old]
+    tokens = verifier(jwks_server.url, http, clock)
+    assert await tokens.verify(old.sign("a")) == "a"
+
+    jwks_server.keys = [old, new]
+    clock.now += 10
+    assert await tokens.verify(new.sign("b")) == "b"  # refreshed without a restart
+    assert await tokens.verify(old.sign("c")) == "c"  # still listed, still valid
+    assert jwks_server.fetches == 2
+
+
+async def test_unknown_kid_flood_costs_at_most_one_fetch_per_interval(jwks_server, http):
+    clock = FakeClock()
+    jwks_server.keys = [SigningKey("EdDSA")]
+    tokens = verifier(jwks_server.url, http, clock)
+    stranger = SigningKey("EdDSA")
+    for _ in range(50):
+        with pytest.raises(InvalidToken, match="unknown signing key"):
+            await tokens.verify(stranger.sign(kid=uuid.uuid4().hex))
+    assert jwks_server.fetches == 1
+    clock.now += 9.9
+    with pytest.raises(InvalidToken):
+        await tokens.verify(stranger.sign(kid=uuid.uuid4().hex))
+    assert jwks_server.fetches == 1
+    clock.now += 0.2
+    with pytest.raises(InvalidToken):
+        await tokens.verify(stranger.sign(kid=uuid.uuid4().hex))
+    assert jwks_server.fetches == 2
+
+
+async def test_warm_cache_keeps_serving_while_the_jwks_server_is_down(jwks_server, http):
+    clock = FakeClock()
+    key = SigningKey("EdDSA")
+    jwks_server.keys = [key]
+    tokens = verifier(jwks_server.url, http, clock)
+    assert await tokens.verify(key.sign("a")) == "a"
+    jwks_server.stop()
+    clock.now += 60
+    assert await tokens.verify(key.sign("b")) == "b"
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await tokens.verify(SigningKey("EdDSA").sign())  # a refresh is tried, fails, and says so
+
+
+async def test_cold_cache_with_the_jwks_server_down_refuses_and_logs(http, caplog):
+    tokens = verifier(unused_url(), http)
+    started = time.monotonic()
+    with (
+        caplog.at_level(logging.WARNING, logger="taskapi.auth"),
+        pytest.raises(InvalidToken, match="unknown signing key"),
+    ):
+        await tokens.verify(SigningKey("EdDSA").sign())
+    assert time.monotonic() - started < 5
+    assert "JWKS fetch" in caplog.text
+
+
+async def test_jwks_that_is_not_a_key_set_is_refused_without_crashing(http):
+    garbage = JWKSServer()
+    garbage.keys = []
+    try:
+        with pytest.raises(InvalidToken, match="unknown signing key"):
+            await verifier(garbage.url, http).verify(SigningKey("ES256").sign())
+    finally:
+        garbage.stop()
+
+
+async def test_a_token_signed_by_another_key_under_a_known_kid_is_refused(jwks_server, http):
+    key = SigningKey("EdDSA")
+    jwks_server.keys = [key]
+    forged = SigningKey("EdDSA").sign(kid=key.kid)
+    with pytest.raises(InvalidToken, match="bad signature"):
+        await verifier(jwks_server.url, http).verify(forged)
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"exp": int(time.time()) - 120}, "token expired"),
+        ({"nbf": int(time.time()) + 120}, "token not yet valid"),
+        ({"iss": "https://elsewhere.test"}, "wrong issuer"),
+        ({"aud": "https://elsewhere.test"}, "wrong audience"),
+    ],
+)
+async def test_claims_are_checked(jwks_server, http, claims, reason):
+    key = SigningKey("EdDSA")
+    jwks_server.keys = [key]
+    with pytest.raises(InvalidToken, match=reason):
+        await verifier(jwks_server.url, http).verify(key.sign(**claims))
+
+
+async def test_missing_sub_is_refused(jwks_server, http):
+    key = SigningKey("EdDSA")
+    jwks_server.keys = [key]
+    with pytest.raises(InvalidToken, match="missing claim 'sub'"):
+        await verifier(jwks_server.url, http).verify(key.sign(None))
+
+
+async def test_hs256_signed_with_the_public_key_is_never_checked_against_it(jwks_server, http):
+    key = SigningKey("RS256")
+    jwks_server.keys = [key]
+    now = int(time.time())
+    payload = {"sub": "mallory", "iss": ISSUER, "aud": ISSUER, "exp": now + 60}
+    forged = hs256_signed_with(key.public_pem(), payload)
+    with pytest.raises(InvalidToken, match="algorithm not allowed"):
+        await verifier(jwks_server.url, http).verify(forged)
+    both = TokenVerifier(secret=TEST_SECRET, jwks=JWKSCache(jwks_server.url, http))
+    with pytest.raises(InvalidToken, match="bad signature"):
+        await both.verify(forged)
+
+
+# --- HS256 through the app --------------------------------------------------------------------
+
+
+async def status_and_problem(client, token: str | None) -> tuple[int, dict, str]:
+    headers = {} if token is None else {"Authorization": token}
+    response = await client.get("/api/me/tasks", headers=headers)
+    return response.status_code, response.json(), response.headers.get("www-authenticate", "")
+
+
+async def test_missing_header_is_a_bare_bearer_challenge(client):
+    status, problem, challenge = await status_and_problem(client, None)
+    assert (status, challenge) == (401, "Bearer")
+    assert problem["status"] == 401
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@pytest.mark.parametrize(
+    ("authorization", "reason"),
+    [
+        ("Basic YWxpY2U6c2VjcmV0", "not a Bearer token"),
+        ("Bearer", "not a Bearer token"),
+        ("Bearer not.a.jwt", "malformed token"),
+        (
+            "Bearer " + make_token("alice", secret="another-secret-another-secret-1234"),
+            "bad signature",
+        ),
+        ("Bearer " + make_token("alice", ttl=-31), "token expired"),
+        ("Bearer " + make_token("alice", nbf=_now() + 60), "token not yet valid"),
+        ("Bearer " + make_token(None), "missing claim 'sub'"),
+        (
+            "Bearer " + jwt.encode({"sub": "alice"}, TEST_SECRET, algorithm="HS256"),
+            "missing claim 'exp'",
+        ),
+        (
+            "Bearer " + jwt.encode({"sub": "a", "exp": _now() + 60}, None, algorithm="none"),
+            "algorithm not allowed",
+        ),
+        (
+            "Bearer "
+            + jwt.encode({"sub": "a", "exp": _now() + 60}, TEST_SECRET, algorithm="HS384"),
+            "algorithm not allowed",
+        ),
+        ("Bearer " + make_token(""), "claim 'sub'"),
+        ("Bearer " + make_token("x" * 256), "claim 'sub'"),
+    ],
+)
+async def test_refusals_say_why_without_echoing_the_token(client, authorization, reason):
+    status, problem, challenge = await status_and_problem(client, authorization)
+    assert status == 401
+    assert reason in problem["detail"]
+    assert challenge.startswith('Bearer error="invalid_token", error_description="')
+    assert reason in challenge
+    token = authorization.partition(" ")[2]
+    if token:
+        assert token not in json.dumps(problem)
+        assert token not in challenge
+
+
+async def test_clock_skew_of_30_seconds_is_tolerated(client):
+    now = _now()
+    for claims in ({"exp": now - 20}, {"nbf": now + 20}, {"iat": now + 20}):
+        token = jwt.encode({"sub": "skewed", "exp": now + 60} | claims, TEST_SECRET, "HS256")
+        status, _, _ = await status_and_problem(client, f"Bearer {token}")
+        assert status == 200, claims
+
+
+async def test_scheme_is_case_insensitive(client):
+    status, _, _ = await status_and_problem(client, "bearer " + make_token("alice"))
+    assert status == 200
+
+
+# --- JWKS through the app, configured by BETTER_AUTH_URL alone -------------------------------
+
+
+@pytest.fixture
+async def jwks_client(database_url, jwks_server) -> AsyncIterator[AsyncTestClient]:
+    from service.settings import Settings
+
+    base = jwks_server.url.removesuffix("/api/auth/jwks")
+    settings = Settings.from_env({"DATABASE_URL": database_url, "BETTER_AUTH_URL": base})
+    async with AsyncTestClient(create_app(settings)) as client:
+        yield client
+
+
+async def test_better_auth_url_alone_configures_jwks_issuer_and_audience(jwks_client, jwks_server):
+    base = jwks_server.url.removesuffix("/api/auth/jwks")
+    key = SigningKey("EdDSA")
+    jwks_server.keys = [key]
+    now = int(time.time())
+    good = jwt.encode(
+        {"sub": "ba-user", "iss": base, "aud": base, "iat": now, "exp": now + 900},
+        key.private,
+        algorithm="EdDSA",
+        headers={"kid": key.kid},
+    )
+    response = await jwks_client.post(
+        "/api/me/tasks", json={"title": "t"}, headers={"Authorization": f"Bearer {good}"}
+    )
+    assert response.status_code == 201
+    assert response.json()["user_id"] == "ba-user"
+
+    wrong_audience = key.sign("ba-user")  # iss/aud of another server
+    response = await jwks_client.get(
+        "/api/me/tasks", headers={"Authorization": f"Bearer {wrong_audience}"}
+    )
+    assert response.status_code == 401
+    # HS256 is not accepted when only the JWKS is configured
+    hs = make_token("ba-user", iss=base, aud=base)
+    response = await jwks_client.get("/api/me/tasks", headers={"Authorization": f"Bearer {hs}"})
+    assert response.status_code == 401
+    assert "algorithm not allowed" in response.json()["detail"]
+
+
+async def test_jwks_down_with_cold_cache_is_401_not_500(database_url):
+    from service.settings import Settings
+
+    settings = Settings.from_env({"DATABASE_URL": database_url, "JWT_JWKS_URL": unused_url()})
+    async with AsyncTestClient(create_app(settings)) as client:
+        token = SigningKey("EdDSA").sign()
+        response = await client.get("/api/me/tasks", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "unknown signing key"

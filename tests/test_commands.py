@@ -1,0 +1,698 @@
+"""Command handlers and write-side messages, against a real PostgreSQL in a rolled-back session."""
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import msgspec
+import pytest
+from sqlalchemy import select
+
+from commands.handlers import create_task, delete_task, patch_task, replace_task, set_completion
+from commands.messages import CreateTask, InvalidField, PatchTask, ReplaceTask, SetCompletion
+from commands.recurrence import next_due_date
+from persistence.errors import TaskNotFound
+from persistence.models import Priority, Recurrence, Task
+from queries.handlers import get_task
+
+PLUS_2 = timezone(timedelta(hours=2))
+BAD_IDS = [0, -1, 2**63]
+
+
+async def tasks_of(session, user_id: str) -> list[Task]:
+    await session.flush()
+    result = await session.scalars(select(Task).where(Task.user_id == user_id).order_by(Task.id))
+    return list(result)
+
+
+def other_user() -> str:
+    return uuid.uuid4().hex
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+async def test_create_applies_defaults(session, user):
+    task = await create_task(session, user, CreateTask(title="x"))
+
+    assert task.id is not None
+    assert task.user_id == user
+    assert task.title == "x"
+    assert task.description is None
+    assert task.completed is False
+    assert task.completed_at is None
+    assert task.priority is Priority.MEDIUM
+    assert task.tags == []
+    assert task.due_date is None
+    assert task.recurrence is Recurrence.NONE
+    assert task.version == 1
+    assert task.created_at.utcoffset() == timedelta(0)
+    assert timedelta(0) <= task.updated_at - task.created_at < timedelta(seconds=1)
+
+
+async def test_create_stores_every_field_given(session, user):
+    due = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    message = CreateTask(
+        title="Buy milk",
+        description="two litres",
+        priority=Priority.HIGH,
+        tags=["home"],
+        due_date=due,
+        recurrence=Recurrence.WEEKLY,
+    )
+    task = await create_task(session, user, message)
+
+    stored = await get_task(session, user, task.id)
+    assert stored.title == "Buy milk"
+    assert stored.description == "two litres"
+    assert stored.priority is Priority.HIGH
+    assert stored.tags == ["home"]
+    assert stored.due_date == due
+    assert stored.recurrence is Recurrence.WEEKLY
+
+
+async def test_create_trims_title(session, user):
+    task = await create_task(session, user, CreateTask(title="  hello world \t\n"))
+    assert task.title == "hello world"
+
+
+async def test_create_trims_lowercases_and_deduplicates_tags(session, user):
+    message = CreateTask(title="x", tags=[" Work ", "HOME", "work", "home", "urgent"])
+    task = await create_task(session, user, message)
+    assert task.tags == ["work", "home", "urgent"]
+
+
+async def test_create_converts_due_date_to_utc(session, user):
+    message = CreateTask(title="x", due_date=datetime(2030, 5, 1, 9, 30, tzinfo=PLUS_2))
+    task = await create_task(session, user, message)
+
+    assert task.due_date == datetime(2030, 5, 1, 7, 30, tzinfo=UTC)
+    assert task.due_date.utcoffset() == timedelta(0)
+    stored = await get_task(session, user, task.id)
+    assert stored.due_date.utcoffset() == timedelta(0)
+    assert stored.due_date.hour == 7
+
+
+async def test_create_completed_sets_completed_at(session, user):
+    task = await create_task(session, user, CreateTask(title="x", completed=True))
+    assert task.completed is True
+    assert task.completed_at is not None
+    assert task.completed_at == task.created_at
+
+
+async def test_create_completed_recurring_task_makes_no_next_occurrence(session, user):
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    message = CreateTask(title="x", completed=True, due_date=due, recurrence=Recurrence.DAILY)
+    await create_task(session, user, message)
+    assert len(await tasks_of(session, user)) == 1
+
+
+# --- replace ------------------------------------------------------------------------------------
+
+
+async def test_replace_resets_fields_left_out_to_defaults(session, user):
+    task = await create_task(
+        session,
+        user,
+        CreateTask(
+            title="old",
+            description="d",
+            priority=Priority.HIGH,
+            tags=["a"],
+            due_date=datetime(2030, 1, 1, tzinfo=UTC),
+            recurrence=Recurrence.DAILY,
+        ),
+    )
+    replaced = await replace_task(session, user, task.id, ReplaceTask(title="new"))
+
+    assert replaced.id == task.id
+    assert replaced.title == "new"
+    assert replaced.description is None
+    assert replaced.priority is Priority.MEDIUM
+    assert replaced.tags == []
+    assert replaced.due_date is None
+    assert replaced.recurrence is Recurrence.NONE
+    assert replaced.completed is False
+
+
+async def test_replace_bumps_version_and_moves_updated_at(session, user):
+    task = await create_task(session, user, CreateTask(title="old"))
+    created_at, updated_at = task.created_at, task.updated_at
+
+    replaced = await replace_task(session, user, task.id, ReplaceTask(title="new"))
+
+    assert replaced.version == 2
+    assert replaced.updated_at > updated_at
+    assert replaced.created_at == created_at
+    stored = await get_task(session, user, task.id)
+    assert (stored.title, stored.version) == ("new", 2)
+
+
+async def test_replace_with_identical_fields_does_not_bump_version(session, user):
+    task = await create_task(session, user, CreateTask(title="same", tags=["a"]))
+    updated_at = task.updated_at
+    replaced = await replace_task(session, user, task.id, ReplaceTask(title=" same ", tags=["A"]))
+    assert replaced.version == 1
+    assert replaced.updated_at == updated_at
+
+
+async def test_replace_completed_sets_and_clears_completed_at(session, user):
+    task = await create_task(session, user, CreateTask(title="x"))
+
+    done = await replace_task(session, user, task.id, ReplaceTask(title="x", completed=True))
+    assert done.completed is True
+    assert done.completed_at is not None
+    assert done.completed_at == done.updated_at
+
+    reopened = await replace_task(session, user, task.id, ReplaceTask(title="x"))
+    assert reopened.completed is False
+    assert reopened.completed_at is None
+    assert reopened.version == 3
+
+
+# --- patch --------------------------------------------------------------------------------------
+
+
+async def test_patch_changes_only_fields_sent(session, user):
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    task = await create_task(
+        session,
+        user,
+        CreateTask(title="x", description="d", priority=Priority.LOW, tags=["a"], due_date=due),
+    )
+    patched = await patch_task(session, user, task.id, PatchTask(priority=Priority.HIGH))
+
+    assert patched.priority is Priority.HIGH
+    assert patched.title == "x"
+    assert patched.description == "d"
+    assert patched.tags == ["a"]
+    assert patched.due_date == due
+    assert patched.completed is False
+    assert patched.recurrence is Recurrence.NONE
+    assert patched.version == 2
+
+
+async def test_patch_normalises_title_tags_and_due_date(session, user):
+    task = await create_task(session, user, CreateTask(title="x"))
+    message = PatchTask(
+        title="  y  ", tags=["B", " b", "C"], due_date=datetime(2030, 1, 1, 1, tzinfo=PLUS_2)
+    )
+    patched = await patch_task(session, user, task.id, message)
+    assert patched.title == "y"
+    assert patched.tags == ["b", "c"]
+    assert patched.due_date == datetime(2029, 12, 31, 23, tzinfo=UTC)
+    assert patched.due_date.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("field", ["description", "due_date"])
+async def test_patch_none_clears_nullable_field(session, user, field):
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    task = await create_task(session, user, CreateTask(title="x", description="d", due_date=due))
+
+    patched = await patch_task(session, user, task.id, PatchTask(**{field: None}))
+
+    assert getattr(patched, field) is None
+    assert patched.version == 2
+    stored = await get_task(session, user, task.id)
+    assert getattr(stored, field) is None
+    other = "due_date" if field == "description" else "description"
+    assert getattr(stored, other) is not None
+
+
+async def test_empty_patch_changes_nothing(session, user):
+    task = await create_task(session, user, CreateTask(title="x", tags=["a"]))
+    updated_at = task.updated_at
+
+    patched = await patch_task(session, user, task.id, PatchTask())
+
+    assert patched.version == 1
+    assert patched.updated_at == updated_at
+    assert (patched.title, patched.tags) == ("x", ["a"])
+
+
+async def test_patch_with_identical_values_does_not_bump_version(session, user):
+    due = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    task = await create_task(
+        session,
+        user,
+        CreateTask(title="x", description="d", priority=Priority.HIGH, tags=["a"], due_date=due),
+    )
+    updated_at = task.updated_at
+    same = PatchTask(
+        title=" x ",
+        description="d",
+        completed=False,
+        priority=Priority.HIGH,
+        tags=["A"],
+        due_date=due.astimezone(PLUS_2),
+        recurrence=Recurrence.NONE,
+    )
+
+    patched = await patch_task(session, user, task.id, same)
+
+    assert patched.version == 1
+    assert patched.updated_at == updated_at
+    assert (await get_task(session, user, task.id)).version == 1
+
+
+async def test_patch_bumps_version_on_each_change(session, user):
+    task = await create_task(session, user, CreateTask(title="x"))
+    await patch_task(session, user, task.id, PatchTask(title="y"))
+    patched = await patch_task(session, user, task.id, PatchTask(title="z"))
+    assert patched.version == 3
+
+
+async def test_patch_completed_sets_and_clears_completed_at(session, user):
+    task = await create_task(session, user, CreateTask(title="x"))
+
+    done = await patch_task(session, user, task.id, PatchTask(completed=True))
+    assert done.completed_at is not None
+    assert done.completed_at == done.updated_at
+
+    reopened = await patch_task(session, user, task.id, PatchTask(completed=False))
+    assert reopened.completed is False
+    assert reopened.completed_at is None
+
+
+# --- set_completion ------------------------------------------------------------------------------
+
+
+async def test_set_completion_without_value_toggles(session, user):
+    task = await create_task(session, user, CreateTask(title="x"))
+
+    done = await set_completion(session, user, task.id, SetCompletion())
+    assert (done.completed, done.version) == (True, 2)
+    assert done.completed_at is not None
+
+    reopened = await set_completion(session, user, task.id, SetCompletion())
+    assert (reopened.completed, reopened.version) == (False, 3)
+    assert reopened.completed_at is None
+
+
+@pytest.mark.parametrize("completed", [True, False])
+async def test_set_completion_sets_explicit_value(session, user, completed):
+    task = await create_task(session, user, CreateTask(title="x", completed=not completed))
+
+    result = await set_completion(session, user, task.id, SetCompletion(completed=completed))
+
+    assert result.completed is completed
+    assert (result.completed_at is not None) is completed
+    assert result.version == 2
+    assert (await get_task(session, user, task.id)).completed is completed
+
+
+@pytest.mark.parametrize("completed", [True, False])
+async def test_set_completion_to_same_value_is_a_no_op(session, user, completed):
+    task = await create_task(session, user, CreateTask(title="x", completed=completed))
+    completed_at, updated_at = task.completed_at, task.updated_at
+
+    result = await set_completion(session, user, task.id, SetCompletion(completed=completed))
+
+    assert result.completed is completed
+    assert result.completed_at == completed_at
+    assert result.updated_at == updated_at
+    assert result.version == 1
+
+
+# --- recurrence ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("recurrence", "due", "expected"),
+    [
+        (
+            Recurrence.DAILY,
+            datetime(2030, 3, 31, 9, tzinfo=UTC),
+            datetime(2030, 4, 1, 9, tzinfo=UTC),
+        ),
+        (
+            Recurrence.WEEKLY,
+            datetime(2030, 12, 28, 9, tzinfo=UTC),
+            datetime(2031, 1, 4, 9, tzinfo=UTC),
+        ),
+        (
+            Recurrence.MONTHLY,
+            datetime(2030, 5, 15, 9, tzinfo=UTC),
+            datetime(2030, 6, 15, 9, tzinfo=UTC),
+        ),
+        (
+            Recurrence.MONTHLY,
+            datetime(2025, 1, 31, 9, tzinfo=UTC),
+            datetime(2025, 2, 28, 9, tzinfo=UTC),
+        ),
+    ],
+)
+async def test_completing_recurring_task_creates_next_occurrence(
+    session, user, recurrence, due, expected
+):
+    task = await create_task(
+        session,
+        user,
+        CreateTask(
+            title="water plants",
+            description="all of them",
+            priority=Priority.HIGH,
+            tags=["home", "garden"],
+            due_date=due,
+            recurrence=recurrence,
+        ),
+    )
+    await set_completion(session, user, task.id, SetCompletion())
+
+    tasks = await tasks_of(session, user)
+    assert len(tasks) == 2
+    original, follow_up = tasks
+    assert original.id == task.id
+    assert original.completed is True
+    assert original.due_date == due
+    assert follow_up.id != task.id
+    assert follow_up.user_id == user
+    assert follow_up.title == "water plants"
+    assert follow_up.description == "all of them"
+    assert follow_up.priority is Priority.HIGH
+    assert follow_up.tags == ["home", "garden"]
+    assert follow_up.recurrence is recurrence
+    assert follow_up.due_date == expected
+    assert follow_up.completed is False
+    assert follow_up.completed_at is None
+    assert follow_up.version == 1
+
+
+async def test_next_occurrence_is_readable_through_queries(session, user):
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    task = await create_task(
+        session, user, CreateTask(title="x", due_date=due, recurrence=Recurrence.DAILY)
+    )
+    await set_completion(session, user, task.id, SetCompletion(completed=True))
+    follow_up = (await tasks_of(session, user))[1]
+
+    view = await get_task(session, user, follow_up.id)
+    assert view.due_date == datetime(2030, 1, 2, tzinfo=UTC)
+    assert view.completed is False
+
+
+@pytest.mark.parametrize(
+    ("recurrence", "due"),
+    [
+        (Recurrence.NONE, datetime(2030, 1, 1, tzinfo=UTC)),
+        (Recurrence.DAILY, None),
+        (Recurrence.MONTHLY, None),
+    ],
+)
+async def test_completing_creates_no_next_occurrence_without_recurrence_or_due_date(
+    session, user, recurrence, due
+):
+    task = await create_task(
+        session, user, CreateTask(title="x", due_date=due, recurrence=recurrence)
+    )
+    await set_completion(session, user, task.id, SetCompletion(completed=True))
+    assert [t.id for t in await tasks_of(session, user)] == [task.id]
+
+
+async def test_reopening_recurring_task_creates_no_next_occurrence(session, user):
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    task = await create_task(
+        session, user, CreateTask(title="x", due_date=due, recurrence=Recurrence.DAILY)
+    )
+    await set_completion(session, user, task.id, SetCompletion(completed=True))
+    await set_completion(session, user, task.id, SetCompletion(completed=False))
+
+    tasks = await tasks_of(session, user)
+    assert len(tasks) == 2
+    assert tasks[0].completed is False
+
+
+async def test_completing_an_already_completed_task_creates_no_next_occurrence(session, user):
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    task = await create_task(
+        session, user, CreateTask(title="x", due_date=due, recurrence=Recurrence.WEEKLY)
+    )
+    await set_completion(session, user, task.id, SetCompletion(completed=True))
+    await set_completion(session, user, task.id, SetCompletion(completed=True))
+    assert len(await tasks_of(session, user)) == 2
+
+
+async def test_completing_via_patch_creates_next_occurrence(session, user):
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    task = await create_task(
+        session, user, CreateTask(title="x", due_date=due, recurrence=Recurrence.WEEKLY)
+    )
+    await patch_task(session, user, task.id, PatchTask(completed=True))
+
+    tasks = await tasks_of(session, user)
+    assert len(tasks) == 2
+    assert tasks[1].due_date == datetime(2030, 1, 8, tzinfo=UTC)
+    assert tasks[1].completed is False
+
+
+async def test_completing_via_replace_creates_next_occurrence(session, user):
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    task = await create_task(
+        session, user, CreateTask(title="x", due_date=due, recurrence=Recurrence.DAILY)
+    )
+    message = ReplaceTask(title="x", completed=True, due_date=due, recurrence=Recurrence.DAILY)
+    await replace_task(session, user, task.id, message)
+
+    tasks = await tasks_of(session, user)
+    assert len(tasks) == 2
+    assert tasks[1].due_date == datetime(2030, 1, 2, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("due", "recurrence", "expected"),
+    [
+        (
+            datetime(2030, 1, 1, 8, tzinfo=UTC),
+            Recurrence.DAILY,
+            datetime(2030, 1, 2, 8, tzinfo=UTC),
+        ),
+        (
+            datetime(2030, 12, 31, 23, 59, tzinfo=UTC),
+            Recurrence.DAILY,
+            datetime(2031, 1, 1, 23, 59, tzinfo=UTC),
+        ),
+        (datetime(2024, 2, 28, tzinfo=UTC), Recurrence.DAILY, datetime(2024, 2, 29, tzinfo=UTC)),
+        (datetime(2030, 1, 27, tzinfo=UTC), Recurrence.WEEKLY, datetime(2030, 2, 3, tzinfo=UTC)),
+        (datetime(2030, 1, 15, tzinfo=UTC), Recurrence.MONTHLY, datetime(2030, 2, 15, tzinfo=UTC)),
+        (datetime(2025, 1, 31, tzinfo=UTC), Recurrence.MONTHLY, datetime(2025, 2, 28, tzinfo=UTC)),
+        (datetime(2024, 1, 31, tzinfo=UTC), Recurrence.MONTHLY, datetime(2024, 2, 29, tzinfo=UTC)),
+        (datetime(2030, 3, 31, tzinfo=UTC), Recurrence.MONTHLY, datetime(2030, 4, 30, tzinfo=UTC)),
+        (datetime(2030, 12, 31, tzinfo=UTC), Recurrence.MONTHLY, datetime(2031, 1, 31, tzinfo=UTC)),
+        (datetime(2030, 2, 28, tzinfo=UTC), Recurrence.MONTHLY, datetime(2030, 3, 28, tzinfo=UTC)),
+    ],
+)
+def test_next_due_date(due, recurrence, expected):
+    assert next_due_date(due, recurrence) == expected
+
+
+def test_next_due_date_keeps_time_of_day_and_offset():
+    due = datetime(2030, 1, 31, 17, 45, 30, tzinfo=PLUS_2)
+    result = next_due_date(due, Recurrence.MONTHLY)
+    assert result == datetime(2030, 2, 28, 17, 45, 30, tzinfo=PLUS_2)
+    assert result.utcoffset() == timedelta(hours=2)
+
+
+def test_next_due_date_without_recurrence_is_none():
+    assert next_due_date(datetime(2030, 1, 1, tzinfo=UTC), Recurrence.NONE) is None
+
+
+# --- delete -------------------------------------------------------------------------------------
+
+
+async def test_delete_removes_task(session, user):
+    task = await create_task(session, user, CreateTask(title="x"))
+    keep = await create_task(session, user, CreateTask(title="keep"))
+
+    assert await delete_task(session, user, task.id) is None
+
+    with pytest.raises(TaskNotFound):
+        await get_task(session, user, task.id)
+    assert (await get_task(session, user, keep.id)).title == "keep"
+
+
+async def test_delete_twice_raises_not_found(session, user):
+    task = await create_task(session, user, CreateTask(title="x"))
+    await delete_task(session, user, task.id)
+    with pytest.raises(TaskNotFound) as raised:
+        await delete_task(session, user, task.id)
+    assert raised.value.task_id == task.id
+
+
+# --- ownership and bad ids ----------------------------------------------------------------------
+
+OTHER_USERS_CALLS = {
+    "replace": lambda s, u, i: replace_task(s, u, i, ReplaceTask(title="hijacked")),
+    "patch": lambda s, u, i: patch_task(s, u, i, PatchTask(title="hijacked")),
+    "patch_complete": lambda s, u, i: patch_task(s, u, i, PatchTask(completed=True)),
+    "set_completion": lambda s, u, i: set_completion(s, u, i, SetCompletion()),
+    "set_completion_true": lambda s, u, i: set_completion(s, u, i, SetCompletion(completed=True)),
+    "delete": delete_task,
+}
+
+
+@pytest.mark.parametrize("call", OTHER_USERS_CALLS.values(), ids=OTHER_USERS_CALLS.keys())
+async def test_other_users_task_is_not_found_and_left_unchanged(session, user, call):
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    task = await create_task(
+        session, user, CreateTask(title="mine", due_date=due, recurrence=Recurrence.DAILY)
+    )
+    intruder = other_user()
+
+    with pytest.raises(TaskNotFound):
+        await call(session, intruder, task.id)
+
+    stored = await get_task(session, user, task.id)
+    assert stored.title == "mine"
+    assert stored.completed is False
+    assert stored.version == 1
+    assert len(await tasks_of(session, user)) == 1
+    assert await tasks_of(session, intruder) == []
+
+
+@pytest.mark.parametrize("call", OTHER_USERS_CALLS.values(), ids=OTHER_USERS_CALLS.keys())
+@pytest.mark.parametrize("task_id", BAD_IDS)
+async def test_bad_id_is_not_found(session, user, call, task_id):
+    with pytest.raises(TaskNotFound) as raised:
+        await call(session, user, task_id)
+    assert raised.value.task_id == task_id
+    # The transaction is still usable: no database error happened.
+    assert (await create_task(session, user, CreateTask(title="after"))).id is not None
+
+
+@pytest.mark.parametrize("call", OTHER_USERS_CALLS.values(), ids=OTHER_USERS_CALLS.keys())
+async def test_missing_id_is_not_found(session, user, call):
+    task = await create_task(session, user, CreateTask(title="x"))
+    await delete_task(session, user, task.id)
+    with pytest.raises(TaskNotFound):
+        await call(session, user, task.id)
+
+
+# --- message validation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("message_type", [CreateTask, ReplaceTask, PatchTask])
+@pytest.mark.parametrize("title", ["", "   ", "\t\n", "a" * 201, " " + "a" * 201 + " "])
+def test_bad_title_is_invalid(message_type, title):
+    with pytest.raises(InvalidField) as raised:
+        message_type(title=title)
+    assert raised.value.field == "title"
+    assert str(raised.value).startswith("title:")
+
+
+@pytest.mark.parametrize("message_type", [CreateTask, ReplaceTask, PatchTask])
+def test_title_of_200_characters_after_trimming_is_accepted(message_type):
+    title = "a" * 200
+    assert message_type(title=f"  {title}  ").title == title
+
+
+@pytest.mark.parametrize("message_type", [CreateTask, ReplaceTask, PatchTask])
+@pytest.mark.parametrize("tag", ["", "   ", "a" * 33, " " + "a" * 33])
+def test_bad_tag_is_invalid(message_type, tag):
+    with pytest.raises(InvalidField) as raised:
+        message_type(title="x", tags=["ok", tag])
+    assert raised.value.field == "tags"
+
+
+@pytest.mark.parametrize("message_type", [CreateTask, ReplaceTask, PatchTask])
+def test_tag_of_32_characters_after_trimming_is_accepted(message_type):
+    tag = "a" * 32
+    assert message_type(title="x", tags=[f" {tag.upper()} "]).tags == [tag]
+
+
+def test_patch_without_title_or_tags_is_valid():
+    assert PatchTask().changes() == {}
+    assert PatchTask(description=None).changes() == {"description": None}
+
+
+def decode_create(body: bytes) -> CreateTask:
+    return msgspec.json.decode(body, type=CreateTask)
+
+
+def test_decode_valid_body_normalises():
+    message = decode_create(
+        b'{"title": " t ", "tags": ["A", "a"], "due_date": "2030-01-01T02:00:00+02:00",'
+        b' "priority": "high", "recurrence": "monthly", "description": null}'
+    )
+    assert message.title == "t"
+    assert message.tags == ["a"]
+    assert message.due_date == datetime(2030, 1, 1, tzinfo=UTC)
+    assert message.due_date.utcoffset() == timedelta(0)
+    assert message.priority is Priority.HIGH
+    assert message.recurrence is Recurrence.MONTHLY
+
+
+def test_decode_accepts_ten_tags_and_1000_character_description():
+    tags = msgspec.json.encode([f"t{i}" for i in range(10)])
+    description = msgspec.json.encode("d" * 1000)
+    message = decode_create(
+        b'{"title": "x", "tags": ' + tags + b', "description": ' + description + b"}"
+    )
+    assert len(message.tags) == 10
+    assert len(message.description) == 1000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"title": "x", "colour": "red"}', id="unknown-field"),
+        pytest.param(b'{"title": "x", "id": 5}', id="id"),
+        pytest.param(b'{"title": "x", "user_id": "someone"}', id="user_id"),
+        pytest.param(b'{"title": "x", "created_at": "2030-01-01T00:00:00Z"}', id="created_at"),
+        pytest.param(b'{"title": "x", "updated_at": "2030-01-01T00:00:00Z"}', id="updated_at"),
+        pytest.param(b'{"title": "x", "completed_at": "2030-01-01T00:00:00Z"}', id="completed_at"),
+        pytest.param(b'{"title": "x", "version": 3}', id="version"),
+        pytest.param(
+            b'{"title": "x", "tags": ["a","b","c","d","e","f","g","h","i","j","k"]}', id="11-tags"
+        ),
+        pytest.param(
+            b'{"title": "x", "description": "' + b"d" * 1001 + b'"}', id="long-description"
+        ),
+        pytest.param(b'{"title": "x", "due_date": "2030-01-01T00:00:00"}', id="naive-due-date"),
+        pytest.param(b'{"title": "x", "priority": "urgent"}', id="bad-priority"),
+        pytest.param(b'{"title": "x", "priority": "HIGH"}', id="upper-case-priority"),
+        pytest.param(b'{"title": "x", "recurrence": "yearly"}', id="bad-recurrence"),
+        pytest.param(b'{"title": "   "}', id="blank-title"),
+        pytest.param(b'{"title": "x", "tags": ["' + b"a" * 33 + b'"]}', id="long-tag"),
+        pytest.param(b"{}", id="missing-title"),
+        pytest.param(b'{"title": null}', id="null-title"),
+        pytest.param(b'{"title": "x", "completed": null}', id="null-completed"),
+    ],
+)
+@pytest.mark.parametrize("message_type", [CreateTask, ReplaceTask])
+def test_decode_rejects_bad_body(body, message_type):
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(body, type=message_type)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": 1}',
+        b'{"version": 2}',
+        b'{"colour": "red"}',
+        b'{"title": null}',
+        b'{"completed": null}',
+        b'{"priority": null}',
+        b'{"due_date": "2030-01-01T00:00:00"}',
+        b'{"recurrence": "yearly"}',
+    ],
+)
+def test_decode_patch_rejects_bad_body(body):
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(body, type=PatchTask)
+
+
+def test_decode_patch_null_clears_only_nullable_fields():
+    message = msgspec.json.decode(b'{"description": null, "due_date": null}', type=PatchTask)
+    assert message.changes() == {"description": None, "due_date": None}
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"), [(b"{}", msgspec.UNSET), (b'{"completed": false}', False)]
+)
+def test_decode_set_completion(body, expected):
+    assert msgspec.json.decode(body, type=SetCompletion).completed is expected
+
+
+def test_decode_set_completion_rejects_unknown_field():
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(b'{"completed": true, "title": "x"}', type=SetCompletion)

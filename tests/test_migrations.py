@@ -1,0 +1,103 @@
+"""The Alembic revisions are the schema: they match the models and apply safely in parallel."""
+
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from persistence.database import make_engine
+from persistence.migrate import MIGRATION_LOCK_ID, alembic_config
+
+
+async def test_revisions_and_models_agree(engine):
+    async with engine.connect() as connection:
+        diff = await connection.run_sync(
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": True}), SQLModel.metadata
+            )
+        )
+    assert diff == []
+
+
+async def test_list_queries_have_matching_indexes(engine):
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tasks'")
+        )
+        indexes = dict(rows.all())
+    assert "(user_id, created_at DESC, id)" in indexes["ix_tasks_user_created"]
+    assert "(user_id, due_date)" in indexes["ix_tasks_user_due"]
+    assert "USING gin (tags)" in indexes["ix_tasks_tags"]
+
+
+UPGRADE = (
+    "import asyncio, sys; from persistence.database import make_engine; "
+    "from persistence.migrate import upgrade_to_head; "
+    "asyncio.run(upgrade_to_head(make_engine(sys.argv[1])))"
+)
+WAITING_FOR_MIGRATION_LOCK = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :id AND NOT granted"
+)
+
+
+@pytest.fixture
+async def empty_database(engine) -> AsyncIterator[str]:
+    name = f"empty_{uuid.uuid4().hex[:8]}"
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield engine.url.set(database=name).render_as_string(hide_password=False)
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def test_an_upgrade_waits_for_the_migration_lock(empty_database):
+    """Instances starting together take turns: an upgrade does nothing while another holds
+    the lock, then finds the schema at head and carries on."""
+    holder = make_engine(empty_database)
+    async with holder.connect() as connection:
+        await connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        await connection.commit()
+        racer = await asyncio.create_subprocess_exec(sys.executable, "-c", UPGRADE, empty_database)
+        for _ in range(300):  # the racer queues up behind the lock within seconds
+            waiting = await connection.scalar(WAITING_FOR_MIGRATION_LOCK, {"id": MIGRATION_LOCK_ID})
+            await connection.commit()
+            if waiting or racer.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert waiting == 1
+        assert racer.returncode is None
+        await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+        await connection.commit()
+        assert await racer.wait() == 0
+        version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+    await holder.dispose()
+    assert version == "0001"
+
+
+async def test_downgrade_to_base_and_back(database_url):
+    schema = f"round_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(database_url)
+    async with admin.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'SET search_path TO "{schema}"'))
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "base"))
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+            await connection.commit()
+            count = await connection.scalar(text("SELECT count(*) FROM tasks"))
+        assert count == 0
+    finally:
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
