@@ -202,13 +202,11 @@ async def test_warm_cache_keeps_serving_while_the_jwks_server_is_down(jwks_serve
 
 async def test_cold_cache_with_the_jwks_server_down_refuses_and_logs(http, caplog):
     tokens = verifier(unused_url(), http)
-    started = time.monotonic()
     with (
         caplog.at_level(logging.WARNING, logger="taskapi.auth"),
         pytest.raises(InvalidToken, match="unknown signing key"),
     ):
         await tokens.verify(SigningKey("EdDSA").sign())
-    assert time.monotonic() - started < 5
     assert "JWKS fetch" in caplog.text
 
 
