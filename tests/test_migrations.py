@@ -1,9 +1,12 @@
 """The Alembic revisions are the schema: they match the models and apply safely in parallel."""
 
 import asyncio
+import os
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -101,3 +104,16 @@ async def test_downgrade_to_base_and_back(database_url):
         async with admin.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await admin.dispose()
+
+
+def test_the_cli_applies_migrations_to_an_empty_database(empty_database):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "taskapi"), "database", "upgrade", "--no-prompt"],
+        env=os.environ | {"DATABASE_URL": empty_database, "JWT_SECRET": "cli-test"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Running upgrade  -> 0001" in result.stdout + result.stderr
