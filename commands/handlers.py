@@ -4,7 +4,7 @@ Every statement filters on the acting user, so another user's task cannot even b
 Handlers flush but never commit: the caller (the HTTP edge, or a test) owns the transaction.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import msgspec
 from msgspec import UNSET
@@ -73,30 +73,36 @@ async def create_task(session: AsyncSession, user_id: str, message: CreateTask) 
     return task
 
 
+async def _update(
+    session: AsyncSession,
+    user_id: str,
+    task_id: int,
+    changes_for: Callable[[Task], Mapping[str, object]],
+) -> Task:
+    task = await _load_for_update(session, user_id, task_id)
+    _apply(session, task, changes_for(task))
+    await session.flush()
+    return task
+
+
 async def replace_task(
     session: AsyncSession, user_id: str, task_id: int, message: ReplaceTask
 ) -> Task:
-    task = await _load_for_update(session, user_id, task_id)
-    _apply(session, task, msgspec.structs.asdict(message))
-    await session.flush()
-    return task
+    return await _update(session, user_id, task_id, lambda _: msgspec.structs.asdict(message))
 
 
 async def patch_task(session: AsyncSession, user_id: str, task_id: int, message: PatchTask) -> Task:
-    task = await _load_for_update(session, user_id, task_id)
-    _apply(session, task, message.changes())
-    await session.flush()
-    return task
+    return await _update(session, user_id, task_id, lambda _: message.changes())
 
 
 async def set_completion(
     session: AsyncSession, user_id: str, task_id: int, message: SetCompletion
 ) -> Task:
-    task = await _load_for_update(session, user_id, task_id)
-    completed = not task.completed if message.completed is UNSET else message.completed
-    _apply(session, task, {"completed": completed})
-    await session.flush()
-    return task
+    def completion(task: Task) -> Mapping[str, object]:
+        toggled = not task.completed
+        return {"completed": toggled if message.completed is UNSET else message.completed}
+
+    return await _update(session, user_id, task_id, completion)
 
 
 async def delete_task(session: AsyncSession, user_id: str, task_id: int) -> None:
