@@ -66,6 +66,7 @@ def _apply(session: AsyncSession, task: Task, changes: Mapping[str, object]) -> 
 
 async def create_task(session: AsyncSession, user_id: str, message: CreateTask) -> Task:
     task = Task(user_id=user_id, **msgspec.structs.asdict(message))
+    task.updated_at = task.created_at
     if task.completed:
         task.completed_at = task.created_at
     session.add(task)

@@ -1,6 +1,6 @@
 """Read-side handlers: `(session, user_id, ...)` in, read models out, one round trip each."""
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from advanced_alchemy.service import OffsetPagination
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
@@ -85,7 +85,7 @@ async def list_tasks(
 
 
 async def task_stats(session: AsyncSession, user_id: str, now: datetime | None = None) -> TaskStats:
-    now = now or utcnow()
+    now = (now or utcnow()).astimezone(UTC)  # `due_today` is the current UTC day
     start_of_day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
     pending = Task.completed.is_(False)
 
