@@ -33,7 +33,10 @@ async def _load_for_update(session: AsyncSession, user_id: str, task_id: int) ->
 def _next_occurrence(task: Task) -> Task | None:
     if task.due_date is None:
         return None
-    due_date = next_due_date(task.due_date, task.recurrence)
+    try:
+        due_date = next_due_date(task.due_date, task.recurrence)
+    except (OverflowError, ValueError):  # past the end of the calendar: no next occurrence
+        return None
     if due_date is None:
         return None
     return Task(

@@ -1,16 +1,19 @@
 """Write-side messages: one immutable record per intent. They double as the request bodies.
 
 Decoding validates types and limits; `__post_init__` normalises what msgspec cannot express
-(trimmed titles, lower-cased unique tags, UTC timestamps) and raises `InvalidField` otherwise.
+(trimmed titles, lower-cased unique tags, UTC instants, no NUL characters) and raises
+`InvalidField` otherwise.
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from persistence.errors import InvalidField
 from persistence.models import Priority, Recurrence
+from persistence.rules import storable_text, utc_instant
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
@@ -22,16 +25,8 @@ Tags = Annotated[list[str], Meta(max_length=TAGS_MAX)]
 AwareDateTime = Annotated[datetime, Meta(tz=True)]
 
 
-class InvalidField(ValueError):
-    """A field's value breaks a rule; the message starts with the field's name."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
 def clean_title(title: str) -> str:
-    title = title.strip()
+    title = storable_text("title", title).strip()
     if not 1 <= len(title) <= TITLE_MAX:
         raise InvalidField("title", f"must be 1-{TITLE_MAX} characters after trimming")
     return title
@@ -40,7 +35,7 @@ def clean_title(title: str) -> str:
 def clean_tags(tags: list[str]) -> list[str]:
     cleaned: list[str] = []
     for tag in tags:
-        tag = tag.strip().lower()
+        tag = storable_text("tags", tag).strip().lower()
         if not 1 <= len(tag) <= TAG_MAX:
             raise InvalidField("tags", f"each tag must be 1-{TAG_MAX} characters after trimming")
         if tag not in cleaned:
@@ -48,8 +43,8 @@ def clean_tags(tags: list[str]) -> list[str]:
     return cleaned
 
 
-def to_utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.astimezone(UTC)
+def clean_description(description: str | None) -> str | None:
+    return None if description is None else storable_text("description", description)
 
 
 class _Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -70,8 +65,9 @@ class TaskFields(_Message, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         self._set("title", clean_title(self.title))
+        self._set("description", clean_description(self.description))
         self._set("tags", clean_tags(self.tags))
-        self._set("due_date", to_utc(self.due_date))
+        self._set("due_date", utc_instant("due_date", self.due_date))
 
 
 class CreateTask(TaskFields, frozen=True, kw_only=True):
@@ -96,10 +92,12 @@ class PatchTask(_Message, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.title is not UNSET:
             self._set("title", clean_title(self.title))
+        if self.description is not UNSET:
+            self._set("description", clean_description(self.description))
         if self.tags is not UNSET:
             self._set("tags", clean_tags(self.tags))
         if self.due_date is not UNSET:
-            self._set("due_date", to_utc(self.due_date))
+            self._set("due_date", utc_instant("due_date", self.due_date))
 
     def changes(self) -> dict[str, object]:
         return {

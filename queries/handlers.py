@@ -2,14 +2,13 @@
 
 from datetime import UTC, datetime, time, timedelta
 
-from advanced_alchemy.service import OffsetPagination
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.errors import TaskNotFound
 from persistence.models import MAX_TASK_ID, Priority, Task, utcnow
 from queries.messages import ListTasks, Order, SortKey, Status
-from queries.views import ByPriority, TaskStats, TaskView
+from queries.views import ByPriority, TaskPage, TaskStats, TaskView
 
 _COLUMNS = [getattr(Task, name) for name in TaskView.__struct_fields__]
 
@@ -65,9 +64,7 @@ def _ordered(statement: Select, query: ListTasks) -> Select:
     return statement.order_by(key, tie_breaker)
 
 
-async def list_tasks(
-    session: AsyncSession, user_id: str, query: ListTasks
-) -> OffsetPagination[TaskView]:
+async def list_tasks(session: AsyncSession, user_id: str, query: ListTasks) -> TaskPage:
     filters = _filters(user_id, query)
     statement = (
         select(*_COLUMNS, func.count().over().label("total"))
@@ -81,7 +78,7 @@ async def list_tasks(
     else:  # a page past the end still reports how many tasks match
         total = await session.scalar(select(func.count()).select_from(Task).where(*filters))
     items = [TaskView.of(row) for row in rows]
-    return OffsetPagination(items=items, total=total or 0, limit=query.limit, offset=query.offset)
+    return TaskPage(items=items, total=total or 0, limit=query.limit, offset=query.offset)
 
 
 async def task_stats(session: AsyncSession, user_id: str, now: datetime | None = None) -> TaskStats:

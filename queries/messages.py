@@ -6,6 +6,7 @@ from enum import StrEnum
 import msgspec
 
 from persistence.models import Priority
+from persistence.rules import storable_text, utc_instant
 
 
 class Status(StrEnum):
@@ -41,6 +42,14 @@ class ListTasks(msgspec.Struct, frozen=True, kw_only=True):
     order: Order | None = None  # None: newest first for timestamps, else ascending
     limit: int = 20
     offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.text is not None:
+            storable_text("q", self.text)
+        for tag in self.tags:
+            storable_text("tag", tag)
+        for field in ("due_before", "due_after"):
+            msgspec.structs.force_setattr(self, field, utc_instant(field, getattr(self, field)))
 
     @property
     def direction(self) -> Order:

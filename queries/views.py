@@ -28,6 +28,18 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
         return cls(**{name: getattr(source, name) for name in cls.__struct_fields__})
 
 
+class TaskPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of a list. `total` counts every match, not just this page.
+
+    Our own struct rather than advanced-alchemy's `OffsetPagination`: Litestar documents that
+    one with every field optional, which typed clients then have to guard against."""
+
+    items: list[TaskView]
+    total: int
+    limit: int
+    offset: int
+
+
 class ByPriority(msgspec.Struct, frozen=True, kw_only=True):
     low: int
     medium: int

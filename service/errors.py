@@ -5,17 +5,19 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+import msgspec
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
 
-from persistence.errors import TaskNotFound
+from persistence.errors import InvalidField, TaskNotFound
 from service.auth import MissingToken
 from service.observability import current_request_id
 
 logger = logging.getLogger("taskapi.errors")
 
 _QUOTED_FIELD = re.compile(r"field `([^`]+)`")  # msgspec: "Object missing required field `x`"
-_NAMED_RULE = re.compile(r"^(\w+): (.+)$")  # commands.messages.InvalidField
+_NAMED_RULE = re.compile(r"^(\w+): (.+)$")  # persistence.errors.InvalidField
+_AT_PATH = re.compile(r"^(.*) - at `\$\.?([^`]*)`$")  # msgspec: "Expected `bool`... - at `$.x`"
 
 
 def problem(
@@ -47,6 +49,17 @@ def _field_error(error: dict[str, Any]) -> dict[str, str]:
     return {"field": key, "message": message}
 
 
+def body_errors(error: msgspec.MsgspecError | UnicodeDecodeError) -> list[dict[str, str]]:
+    """Litestar's shape of validation errors (`key`, `message`) for a body msgspec refused."""
+    if not isinstance(error, msgspec.ValidationError):  # not JSON at all
+        return [{"key": "body", "message": "malformed JSON or not UTF-8"}]
+    text = str(error)
+    if match := _AT_PATH.match(text):
+        message, path = match.groups()
+        return [{"key": path or "data", "message": message}]
+    return [{"key": "data", "message": text}]
+
+
 def _validation_problem(errors: list[dict[str, str]]) -> ProblemDetailsException:
     return problem(422, "The request is not valid", extra={"errors": errors})
 
@@ -74,6 +87,10 @@ def _from_http(exc: HTTPException) -> ProblemDetailsException:
     return problem(status, detail, headers=exc.headers)
 
 
+def _from_invalid_field(exc: InvalidField) -> ProblemDetailsException:
+    return _validation_problem([{"field": exc.field, "message": exc.message}])
+
+
 def _from_not_found(exc: TaskNotFound) -> ProblemDetailsException:
     return problem(404, str(exc))
 
@@ -87,6 +104,7 @@ PROBLEM_DETAILS = ProblemDetailsConfig(
     exception_to_problem_detail_map={
         ValidationException: _from_validation,
         HTTPException: _from_http,
+        InvalidField: _from_invalid_field,
         TaskNotFound: _from_not_found,
         Exception: _from_unexpected,
     }

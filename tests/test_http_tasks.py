@@ -324,11 +324,11 @@ async def test_stats_of_a_new_user_are_all_zero(client, tasks_url, headers):
 
 async def test_stats_count_by_state_due_date_and_priority(client, tasks_url, headers, create):
     now = datetime.now(UTC)
-    today_noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+    start_of_today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     long_ago = (now - timedelta(days=3)).isoformat()
     await create(priority="high", completed=True, due_date=long_ago)  # done: not overdue
     await create(priority="low", due_date=long_ago)  # overdue
-    await create(priority="low", due_date=today_noon.isoformat())  # due today
+    await create(priority="low", due_date=start_of_today.isoformat())  # due today, overdue too
     await create(due_date=(now + timedelta(days=3)).isoformat())  # later
 
     response = await client.get(f"{tasks_url}/stats", headers=headers)
@@ -338,7 +338,7 @@ async def test_stats_count_by_state_due_date_and_priority(client, tasks_url, hea
         "total": 4,
         "completed": 1,
         "pending": 3,
-        "overdue": 2 if today_noon < now else 1,
+        "overdue": 2,
         "due_today": 1,
         "by_priority": {"low": 2, "medium": 1, "high": 1},
     }

@@ -3,12 +3,11 @@
 from datetime import datetime
 from typing import Annotated
 
-from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException, PermissionDeniedException, ValidationException
+from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromQuery, JSONBody, PathParameter, QueryParameter
@@ -16,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands import handlers as commands
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
+from persistence.errors import TaskNotFound
 from persistence.models import MAX_TASK_ID, Priority
 from queries import handlers as queries
 from queries.messages import ListTasks, Order, SortKey, Status
-from queries.views import TaskStats, TaskView
+from queries.views import TaskPage, TaskStats, TaskView
+from service.json_body import strict_json_body
 from service.openapi import responses
 
-JSON_MEDIA_TYPES = ("application/json", "application/merge-patch+json")
 MAX_FILTER_TAGS = 10
 MAX_SEARCH_LENGTH = 200
 
@@ -35,14 +35,12 @@ def path_user_is_token_user(connection: ASGIConnection, _: BaseRouteHandler) -> 
         raise PermissionDeniedException("This path belongs to another user")
 
 
-def require_json_body(request: Request) -> None:
-    """Before-request hook: a body that is not JSON is refused before it is read."""
-    has_body = request.headers.get("content-length", "0") != "0" or (
-        "transfer-encoding" in request.headers
-    )
-    media_type = request.content_type[0]
-    if has_body and not (media_type in JSON_MEDIA_TYPES or media_type.endswith("+json")):
-        raise HTTPException(status_code=415, detail="The request body must be JSON")
+def task_id_is_canonical(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard: a task id is plain digits. `int()` also reads `+7`, ` 7`, `0_7` and other
+    scripts' digits, which would make several URLs name one task."""
+    task_id = connection.path_params.get("task_id")
+    if task_id is not None and connection.scope["path"].split("/")[4] != str(task_id):
+        raise TaskNotFound(task_id)
 
 
 def acting_user(request: Request) -> str:
@@ -53,16 +51,11 @@ def with_etag(task: TaskView, status_code: int = 200) -> Response[TaskView]:
     return Response(task, status_code=status_code, headers={"ETag": f'"{task.version}"'})
 
 
-def _aware(name: str, moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        raise ValidationException(
-            extra=[{"key": name, "message": "must be an RFC 3339 date-time with an offset"}]
-        )
-    return moment
-
-
 ETAG = ResponseHeader(
-    name="ETag", description="The task's version, quoted", documentation_only=True
+    name="ETag", value='"1"', description="The task's version, quoted", documentation_only=True
+)
+LOCATION = ResponseHeader(
+    name="Location", value="/api/me/tasks/1", description="The new task", documentation_only=True
 )
 TaskId = Annotated[int, PathParameter(description="The task's id")]
 Session = NamedDependency[AsyncSession]
@@ -72,8 +65,8 @@ Owner = NamedDependency[str]
 class TaskController(Controller):
     path = "/api/{user_id:str}/tasks"
     tags = ["tasks"]
-    guards = [path_user_is_token_user]
-    before_request = require_json_body
+    guards = [path_user_is_token_user, task_id_is_canonical]
+    before_request = strict_json_body
     dependencies = {"owner": Provide(acting_user, sync_to_thread=False)}
     security = [{"BearerToken": []}]
 
@@ -110,14 +103,14 @@ class TaskController(Controller):
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         offset: Annotated[int, QueryParameter(ge=0, le=MAX_TASK_ID)] = 0,
-    ) -> OffsetPagination[TaskView]:
+    ) -> TaskPage:
         query = ListTasks(
             status=status,
             priorities=tuple(priority or ()),
             tags=tuple(t.strip().lower() for t in tag or ()),
             text=q or None,
-            due_before=_aware("due_before", due_before),
-            due_after=_aware("due_after", due_after),
+            due_before=due_before,
+            due_after=due_after,
             sort=sort,
             order=order,
             limit=limit,
@@ -129,7 +122,7 @@ class TaskController(Controller):
         "/",
         operation_id="createTask",
         summary="Create a task",
-        response_headers=[ResponseHeader(name="Location", documentation_only=True)],
+        response_headers=[LOCATION],
         responses=responses(401, 403, 413, 415, 422),
     )
     async def create_task(
