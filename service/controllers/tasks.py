@@ -47,8 +47,8 @@ def acting_user(request: Request) -> str:
     return request.user
 
 
-def with_etag(task: TaskView, status_code: int = 200) -> Response[TaskView]:
-    return Response(task, status_code=status_code, headers={"ETag": f'"{task.version}"'})
+def with_etag(task: TaskView) -> Response[TaskView]:
+    return Response(task, headers={"ETag": f'"{task.version}"'})
 
 
 ETAG = ResponseHeader(
