@@ -8,12 +8,15 @@ from typing import Any
 import msgspec
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
+from sqlalchemy import exc as sa_exc
 
 from persistence.errors import InvalidField, TaskNotFound
 from service.auth import MissingToken
 from service.observability import current_request_id
 
 logger = logging.getLogger("taskapi.errors")
+
+RETRY_AFTER_SECONDS = "5"
 
 _QUOTED_FIELD = re.compile(r"field `([^`]+)`")  # msgspec: "Object missing required field `x`"
 _NAMED_RULE = re.compile(r"^(\w+): (.+)$")  # persistence.errors.InvalidField
@@ -95,6 +98,17 @@ def _from_not_found(exc: TaskNotFound) -> ProblemDetailsException:
     return problem(404, str(exc))
 
 
+def _from_unavailable(exc: Exception) -> ProblemDetailsException:
+    logger.warning(
+        "database unavailable (request %s): %s", current_request_id(), type(exc).__name__
+    )
+    return problem(
+        503,
+        "The database is unavailable; retry shortly",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
 def _from_unexpected(exc: Exception) -> ProblemDetailsException:
     logger.error("unhandled error (request %s)", current_request_id(), exc_info=exc)
     return problem(500, "An unexpected error occurred; it has been logged")
@@ -106,6 +120,11 @@ PROBLEM_DETAILS = ProblemDetailsConfig(
         HTTPException: _from_http,
         InvalidField: _from_invalid_field,
         TaskNotFound: _from_not_found,
+        # Connection-level failures (refused, timed out, dropped): the request may be retried.
+        OSError: _from_unavailable,
+        sa_exc.OperationalError: _from_unavailable,
+        sa_exc.InterfaceError: _from_unavailable,
+        sa_exc.TimeoutError: _from_unavailable,
         Exception: _from_unexpected,
     }
 )

@@ -27,19 +27,55 @@ async def test_ready_when_the_database_answers(client):
     assert (response.status_code, response.json()) == (200, {"status": "ready"})
 
 
+UNREACHABLE = Settings(
+    database_url="postgresql://nobody@127.0.0.1:1/none",  # nothing listens on port 1
+    jwt_secret=TEST_SECRET,
+    auto_migrate=False,
+)
+
+
 async def test_ready_is_503_with_retry_after_when_the_database_is_unreachable():
-    settings = Settings(
-        database_url="postgresql://nobody@127.0.0.1:1/none",
-        jwt_secret=TEST_SECRET,
-        auto_migrate=False,
-    )
-    async with AsyncTestClient(create_app(settings)) as client:
+    async with AsyncTestClient(create_app(UNREACHABLE)) as client:
         response = await client.get("/ready")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.headers["content-type"] == "application/problem+json"
     assert "asyncpg" not in response.text
     assert "Connect" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [("GET", "/api/me/tasks", None), ("POST", "/api/me/tasks", {"title": "lost?"})],
+)
+async def test_task_routes_answer_503_when_the_database_is_unreachable(method, path, body):
+    async with AsyncTestClient(create_app(UNREACHABLE)) as client:
+        response = await client.request(method, path, json=body, headers=bearer("alice"))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["detail"] == "The database is unavailable; retry shortly"
+
+
+async def test_an_unexpected_error_is_a_plain_500_logged_with_the_request_id(
+    client, user, monkeypatch, caplog
+):
+    async def broken(*_: object) -> None:
+        raise RuntimeError("SELECT secret FROM somewhere")
+
+    monkeypatch.setattr("queries.handlers.task_stats", broken)  # a fault, injected
+    with caplog.at_level(logging.ERROR, logger="taskapi.errors"):
+        response = await client.get(
+            "/api/me/tasks/stats", headers=bearer(user) | {"X-Request-ID": "req-500"}
+        )
+    assert response.status_code == 500
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "An unexpected error occurred; it has been logged",
+    }
+    assert "req-500" in caplog.text
+    assert "SELECT secret" in caplog.text  # the cause is logged, not sent
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------
