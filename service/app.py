@@ -76,7 +76,7 @@ class TaskAPI(Litestar):
 
 def create_app(settings: Settings | None = None) -> Litestar:
     if settings is None:
-        settings = Settings.from_env()
+        settings = Settings.from_env().check_logging()
         configure_logging(settings.log_level, settings.log_format)
         settings = with_local_defaults(settings)
     settings.check()

@@ -7,7 +7,7 @@ import click
 
 from service.auth import mint_token
 from service.embedded import development_secret
-from service.settings import Settings
+from service.settings import ConfigurationError, Settings
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -41,4 +41,7 @@ def main() -> None:
     from litestar.cli.main import litestar_group
 
     litestar_group.add_command(token)
-    litestar_group()
+    try:
+        litestar_group()
+    except ConfigurationError as error:
+        raise SystemExit(f"taskapi: refusing to start. {error}") from None

@@ -2,6 +2,7 @@
 
 import logging
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 from service.settings import Settings
@@ -37,12 +38,10 @@ def with_local_defaults(settings: Settings) -> Settings:
         "DATABASE_URL is not set: using the embedded PostgreSQL in %s", settings.data_dir
     )
     if settings.auth_configured:
-        return settings.with_overrides(database_url=url)
+        return replace(settings, database_url=url)
     logger.warning(
         "No auth configured: accepting HS256 tokens signed with the development secret in %s. "
         "Mint one with: uv run taskapi token --sub alice",
         settings.data_dir,
     )
-    return settings.with_overrides(
-        database_url=url, jwt_secret=development_secret(settings.data_dir)
-    )
+    return replace(settings, database_url=url, jwt_secret=development_secret(settings.data_dir))

@@ -3,12 +3,13 @@
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
 
 LOG_FORMATS = ("console", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigurationError(Exception):
@@ -63,9 +64,6 @@ class Settings:
     def auth_configured(self) -> bool:
         return bool(self.jwt_secret or self.jwks_url)
 
-    def with_overrides(self, **changes: object) -> "Settings":
-        return replace(self, **changes)  # type: ignore[arg-type]
-
     def check(self) -> "Settings":
         """Refuse to run open or misconfigured."""
         if self.database_url is None:
@@ -75,6 +73,11 @@ class Settings:
                 "No way to verify tokens: set BETTER_AUTH_URL (or JWT_JWKS_URL) for Better Auth's "
                 "JWKS, or JWT_SECRET (BETTER_AUTH_SECRET) for HS256 tokens."
             )
+        return self.check_logging()
+
+    def check_logging(self) -> "Settings":
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ConfigurationError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS).lower()}")
         if self.log_format not in LOG_FORMATS:
             raise ConfigurationError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
         return self

@@ -2,6 +2,10 @@
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jwt
 import pytest
@@ -206,6 +210,37 @@ def test_defaults():
     assert settings.cors_origins == ("http://localhost:3000",)
     assert settings.auto_migrate is True
     assert Settings.from_env({"AUTO_MIGRATE": "false"}).auto_migrate is False
+
+
+def test_a_dotenv_file_is_read_and_the_environment_wins(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("JWT_SECRET=from-file\nCORS_ORIGINS=https://file.test\n")
+    monkeypatch.setenv("CORS_ORIGINS", "https://env.test")
+    settings = Settings.from_env()
+    assert settings.jwt_secret == "from-file"
+    assert settings.cors_origins == ("https://env.test",)
+
+
+def test_unknown_log_level_is_refused():
+    settings = Settings(database_url="postgresql://u@h/d", jwt_secret="x", log_level="loud")
+    with pytest.raises(ConfigurationError, match="LOG_LEVEL"):
+        settings.check()
+
+
+def test_the_cli_refuses_to_start_open_and_says_what_to_set(tmp_path):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "taskapi"), "run"],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "DATABASE_URL": "postgresql://u@127.0.0.1:1/d"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "refusing to start" in result.stderr
+    assert "BETTER_AUTH_URL" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_unknown_log_format_is_refused():
