@@ -22,6 +22,9 @@ READ_SESSION_KEY = "read_session"
 # Neon suspends idle computes after 5 minutes and drops their connections: recycle before that,
 # ping before use, and give a waking compute a few seconds to answer.
 _POOL_RECYCLE_SECONDS = 240
+# Connections kept open per instance, and how many more a burst may open (and close again).
+_POOL_SIZE = 20
+_POOL_OVERFLOW = 10
 _CONNECT_TIMEOUT_SECONDS = 10
 
 
@@ -37,6 +40,8 @@ def _connect_args(url: URL) -> dict[str, Any]:
 
 def _engine_options(url: URL) -> dict[str, Any]:
     return {
+        "pool_size": _POOL_SIZE,
+        "max_overflow": _POOL_OVERFLOW,
         "pool_pre_ping": True,
         "pool_recycle": _POOL_RECYCLE_SECONDS,
         "connect_args": _connect_args(url),

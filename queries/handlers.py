@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.errors import TaskNotFound
@@ -10,14 +10,20 @@ from persistence.models import MAX_TASK_ID, Priority, Task, utcnow
 from queries.messages import ListTasks, Order, SortKey, Status
 from queries.views import ByPriority, TaskPage, TaskStats, TaskView
 
-_COLUMNS = [getattr(Task, name) for name in TaskView.__struct_fields__]
+# Core columns, not ORM attributes: the read side needs no identity map or ORM compilation.
+_TASKS = Task.__table__
+_T = _TASKS.c
+_COLUMNS = [_T[name] for name in TaskView.__struct_fields__]
+_GET_TASK = select(*_COLUMNS).where(
+    _T.id == bindparam("task_id"), _T.user_id == bindparam("user_id")
+)
 
 
 async def get_task(session: AsyncSession, user_id: str, task_id: int) -> TaskView:
     if not 1 <= task_id <= MAX_TASK_ID:
         raise TaskNotFound(task_id)
-    statement = select(*_COLUMNS).where(Task.id == task_id, Task.user_id == user_id)
-    row = (await session.execute(statement)).one_or_none()
+    params = {"task_id": task_id, "user_id": user_id}
+    row = (await session.execute(_GET_TASK, params)).one_or_none()
     if row is None:
         raise TaskNotFound(task_id)
     return TaskView.of(row)
@@ -28,29 +34,29 @@ def _escape_like(text: str) -> str:
 
 
 def _filters(user_id: str, query: ListTasks) -> list[ColumnElement[bool]]:
-    filters: list[ColumnElement[bool]] = [Task.user_id == user_id]
+    filters: list[ColumnElement[bool]] = [_T.user_id == user_id]
     if query.status is not Status.ALL:
-        filters.append(Task.completed.is_(query.status is Status.COMPLETED))
+        filters.append(_T.completed.is_(query.status is Status.COMPLETED))
     if query.priorities:
-        filters.append(Task.priority.in_(query.priorities))
+        filters.append(_T.priority.in_(query.priorities))
     if query.tags:
-        filters.append(Task.tags.contains(list(query.tags)))
+        filters.append(_T.tags.contains(list(query.tags)))
     if query.text:
         pattern = f"%{_escape_like(query.text)}%"
-        filters.append(or_(Task.title.ilike(pattern), Task.description.ilike(pattern)))
+        filters.append(or_(_T.title.ilike(pattern), _T.description.ilike(pattern)))
     if query.due_before is not None:
-        filters.append(Task.due_date < query.due_before)
+        filters.append(_T.due_date < query.due_before)
     if query.due_after is not None:
-        filters.append(Task.due_date > query.due_after)
+        filters.append(_T.due_date > query.due_after)
     return filters
 
 
 _SORT_COLUMNS = {
-    SortKey.CREATED: Task.created_at,
-    SortKey.UPDATED: Task.updated_at,
-    SortKey.TITLE: func.lower(Task.title),
-    SortKey.DUE_DATE: Task.due_date,
-    SortKey.PRIORITY: Task.priority,  # a native enum: sorts low < medium < high
+    SortKey.CREATED: _T.created_at,
+    SortKey.UPDATED: _T.updated_at,
+    SortKey.TITLE: func.lower(_T.title),
+    SortKey.DUE_DATE: _T.due_date,
+    SortKey.PRIORITY: _T.priority,  # a native enum: sorts low < medium < high
 }
 
 
@@ -60,7 +66,7 @@ def _ordered(statement: Select, query: ListTasks) -> Select:
     key = column.desc() if descending else column.asc()
     if query.sort is SortKey.DUE_DATE:
         key = key.nulls_last()
-    tie_breaker = Task.id.desc() if descending else Task.id.asc()
+    tie_breaker = _T.id.desc() if descending else _T.id.asc()
     return statement.order_by(key, tie_breaker)
 
 
@@ -76,31 +82,37 @@ async def list_tasks(session: AsyncSession, user_id: str, query: ListTasks) -> T
     if rows:
         total = rows[0].total
     else:  # a page past the end still reports how many tasks match
-        total = await session.scalar(select(func.count()).select_from(Task).where(*filters))
+        total = await session.scalar(select(func.count()).select_from(_TASKS).where(*filters))
     items = [TaskView.of(row) for row in rows]
     return TaskPage(items=items, total=total or 0, limit=query.limit, offset=query.offset)
 
 
+def _count(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.count().filter(and_(*conditions)) if conditions else func.count()
+
+
+_PENDING = _T.completed.is_(False)
+_STATS = select(
+    _count().label("total"),
+    _count(_T.completed.is_(True)).label("completed"),
+    _count(_PENDING, _T.due_date < bindparam("now")).label("overdue"),
+    _count(
+        _PENDING, _T.due_date >= bindparam("day_start"), _T.due_date < bindparam("day_end")
+    ).label("due_today"),
+    *(_count(_T.priority == level).label(level.value) for level in Priority),
+).where(_T.user_id == bindparam("user_id"))
+
+
 async def task_stats(session: AsyncSession, user_id: str, now: datetime | None = None) -> TaskStats:
     now = (now or utcnow()).astimezone(UTC)  # `due_today` is the current UTC day
-    start_of_day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-    pending = Task.completed.is_(False)
-
-    def count(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.count().filter(and_(*conditions)) if conditions else func.count()
-
-    statement = select(
-        count().label("total"),
-        count(Task.completed.is_(True)).label("completed"),
-        count(pending, Task.due_date < now).label("overdue"),
-        count(
-            pending,
-            Task.due_date >= start_of_day,
-            Task.due_date < start_of_day + timedelta(days=1),
-        ).label("due_today"),
-        *(count(Task.priority == level).label(level.value) for level in Priority),
-    ).where(Task.user_id == user_id)
-    row = (await session.execute(statement)).one()
+    day_start = datetime.combine(now.date(), time.min, tzinfo=UTC)
+    params = {
+        "user_id": user_id,
+        "now": now,
+        "day_start": day_start,
+        "day_end": day_start + timedelta(days=1),
+    }
+    row = (await session.execute(_STATS, params)).one()
     return TaskStats(
         total=row.total,
         completed=row.completed,
