@@ -25,6 +25,7 @@ ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
 HMAC_ALGORITHM = "HS256"
 CLOCK_SKEW_SECONDS = 30
 JWKS_MIN_REFRESH_SECONDS = 10.0
+JWKS_MAX_AGE_SECONDS = 300.0
 JWKS_FETCH_TIMEOUT_SECONDS = 5.0
 MAX_USER_ID_LENGTH = 255
 
@@ -59,40 +60,83 @@ def _reason(error: jwt.PyJWTError) -> str:
     return next((text for kind, text in _REASONS if isinstance(error, kind)), "invalid token")
 
 
+@dataclass(frozen=True)
+class PublicKey:
+    key: Any  # a `cryptography` public key
+    algorithm: str | None  # the JWK's `alg`, when it names one
+
+
+def _public_keys(payload: object) -> dict[str, PublicKey]:
+    """The usable keys of a JWKS document; keys without a `kid` or that PyJWT cannot load
+    are skipped, and anything that is not a key set yields none."""
+    entries = payload.get("keys") if isinstance(payload, dict) else None
+    keys: dict[str, PublicKey] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
+            continue
+        try:
+            jwk = jwt.PyJWK(entry)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            continue
+        keys[entry["kid"]] = PublicKey(jwk.key, entry.get("alg"))
+    return keys
+
+
 @dataclass
 class JWKSCache:
-    """Public keys by `kid`. An unknown `kid` triggers at most one fetch per interval, so a
-    flood of made-up ids costs nothing, and cached keys keep serving while the server is down."""
+    """Public keys by `kid`.
+
+    An unknown `kid` triggers a fetch, at most one per `min_refresh_seconds`, so a flood of
+    made-up ids costs nothing and a key rotated in is seen within that interval. Keys older
+    than `max_age_seconds` are refreshed in the background while they keep serving, so a key
+    withdrawn upstream stops working soon after, and a JWKS server that is down costs nothing
+    while the cached keys last."""
 
     url: str
     client: httpx.AsyncClient
     min_refresh_seconds: float = JWKS_MIN_REFRESH_SECONDS
+    max_age_seconds: float = JWKS_MAX_AGE_SECONDS
     clock: Callable[[], float] = time.monotonic
-    _keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
-    _last_fetch: float = float("-inf")
+    _keys: dict[str, PublicKey] = field(default_factory=dict)
+    _last_attempt: float = float("-inf")
+    _last_success: float = float("-inf")
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _background: asyncio.Task[None] | None = None
 
-    async def key(self, kid: str) -> jwt.PyJWK:
+    async def key(self, kid: str, algorithm: str) -> Any:
         if kid not in self._keys:
-            await self._refresh()
-        try:
-            return self._keys[kid]
-        except KeyError:
-            raise InvalidToken("unknown signing key") from None
+            await self.refresh()
+        elif self.clock() - self._last_success > self.max_age_seconds:
+            self._refresh_in_background()
+        public = self._keys.get(kid)
+        if public is None:
+            raise InvalidToken("unknown signing key")
+        if public.algorithm not in (None, algorithm):
+            raise InvalidToken("algorithm not allowed for this key")
+        return public.key
 
-    async def _refresh(self) -> None:
+    def _refresh_in_background(self) -> None:
+        if self._background is None or self._background.done():
+            self._background = asyncio.create_task(self.refresh())
+
+    async def refresh(self) -> None:
         async with self._lock:
-            if self.clock() - self._last_fetch < self.min_refresh_seconds:
+            if self.clock() - self._last_attempt < self.min_refresh_seconds:
                 return
-            self._last_fetch = self.clock()
+            self._last_attempt = self.clock()
             try:
                 response = await self.client.get(self.url, timeout=JWKS_FETCH_TIMEOUT_SECONDS)
                 response.raise_for_status()
-                key_set = jwt.PyJWKSet.from_dict(response.json())
-            except (httpx.HTTPError, ValueError, jwt.PyJWTError) as error:
+                payload = response.json()
+            except (httpx.HTTPError, ValueError) as error:
                 logger.warning("JWKS fetch from %s failed: %s", self.url, error)
                 return
-            self._keys = {key.key_id: key for key in key_set.keys if key.key_id}
+            keys = _public_keys(payload)
+            if not keys:  # more likely a broken deployment than every key withdrawn
+                logger.warning("JWKS at %s holds no usable keys; keeping the cached ones", self.url)
+                return
+            self._keys = keys
+            self._last_success = self.clock()
 
 
 @dataclass
@@ -117,7 +161,7 @@ class TokenVerifier:
             kid = header.get("kid")
             if not isinstance(kid, str) or not kid:
                 raise InvalidToken("token header has no key id")
-            return (await self.jwks.key(kid)).key
+            return await self.jwks.key(kid, algorithm)
         raise InvalidToken("algorithm not allowed")
 
     async def verify(self, token: str) -> str:
@@ -137,6 +181,8 @@ class TokenVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not 1 <= len(subject) <= MAX_USER_ID_LENGTH:
             raise InvalidToken(f"claim 'sub' must be a string of 1-{MAX_USER_ID_LENGTH} characters")
+        if not subject.isprintable():
+            raise InvalidToken("claim 'sub' must be printable text")
         return subject
 
 

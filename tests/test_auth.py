@@ -64,13 +64,14 @@ class JWKSServer:
 
     def __init__(self) -> None:
         self.keys: list[SigningKey] = []
+        self.raw: bytes | None = None  # served instead of the key set when set
         self.fetches = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.fetches += 1
-                body = json.dumps({"keys": [key.jwk for key in server.keys]}).encode()
+                body = server.raw or json.dumps({"keys": [key.jwk for key in server.keys]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -210,14 +211,56 @@ async def test_cold_cache_with_the_jwks_server_down_refuses_and_logs(http, caplo
     assert "JWKS fetch" in caplog.text
 
 
-async def test_jwks_that_is_not_a_key_set_is_refused_without_crashing(http):
-    garbage = JWKSServer()
-    garbage.keys = []
-    try:
-        with pytest.raises(InvalidToken, match="unknown signing key"):
-            await verifier(garbage.url, http).verify(SigningKey("ES256").sign())
-    finally:
-        garbage.stop()
+@pytest.mark.parametrize(
+    "document", [b'{"keys": []}', b"[]", b'"keys"', b"<html>", b'{"keys": [{"kid": "x"}]}']
+)
+async def test_jwks_that_is_not_a_usable_key_set_is_a_refusal_not_a_crash(
+    jwks_server, http, document
+):
+    jwks_server.raw = document
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await verifier(jwks_server.url, http).verify(SigningKey("ES256").sign())
+
+
+async def test_a_broken_jwks_response_does_not_wipe_the_cached_keys(jwks_server, http):
+    clock = FakeClock()
+    key = SigningKey("EdDSA")
+    jwks_server.keys = [key]
+    tokens = verifier(jwks_server.url, http, clock)
+    assert await tokens.verify(key.sign("a")) == "a"
+    jwks_server.raw = b'{"keys": []}'
+    clock.now += 10
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await tokens.verify(SigningKey("EdDSA").sign())  # triggers a refresh that finds nothing
+    assert await tokens.verify(key.sign("b")) == "b"
+
+
+async def test_a_withdrawn_key_stops_working_once_the_cache_is_refreshed(jwks_server, http):
+    clock = FakeClock()
+    old, new = SigningKey("EdDSA"), SigningKey("EdDSA")
+    jwks_server.keys = [old]
+    tokens = verifier(jwks_server.url, http, clock)
+    assert await tokens.verify(old.sign("a")) == "a"
+    jwks_server.keys = [new]  # rotated out upstream
+    clock.now += 299
+    assert await tokens.verify(old.sign("b")) == "b"  # still fresh enough
+    assert jwks_server.fetches == 1
+    clock.now += 2
+    assert await tokens.verify(old.sign("c")) == "c"  # stale: served, refreshed behind it
+    await tokens.jwks._background
+    assert jwks_server.fetches == 2
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await tokens.verify(old.sign("d"))
+
+
+async def test_a_key_is_only_used_with_the_algorithm_its_jwk_names(jwks_server, http):
+    key = SigningKey("RS256")
+    jwks_server.keys = [key]
+    now = int(time.time())
+    claims = {"sub": "a", "iss": ISSUER, "aud": ISSUER, "exp": now + 60}
+    ps256 = jwt.encode(claims, key.private, algorithm="PS256", headers={"kid": key.kid})
+    with pytest.raises(InvalidToken, match="algorithm not allowed for this key"):
+        await verifier(jwks_server.url, http).verify(ps256)
 
 
 async def test_a_token_signed_by_another_key_under_a_known_kid_is_refused(jwks_server, http):
@@ -315,6 +358,7 @@ REFUSED = {
     ),
     "empty sub": (lambda: "Bearer " + make_token(""), "claim 'sub'"),
     "long sub": (lambda: "Bearer " + make_token("x" * 256), "claim 'sub'"),
+    "control character in sub": (lambda: "Bearer " + make_token("a\x00b"), "claim 'sub'"),
 }
 
 
