@@ -717,3 +717,10 @@ async def test_limit_and_offset_bounds_are_accepted(client, tasks_url, headers, 
         response = await client.get(tasks_url, params=params, headers=headers)
         assert response.status_code == 200, (params, response.text)
         assert response.json()["total"] == 1
+
+
+async def test_fetching_the_openapi_document_does_not_change_validation(client, tasks_url, headers):
+    assert (await client.get("/schema/openapi.json")).status_code == 200
+    response = await client.get(f"{tasks_url}?limit=0", headers=headers)
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == ["limit"]

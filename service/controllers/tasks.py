@@ -10,7 +10,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.params import Body, FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands import handlers as commands
@@ -43,7 +43,10 @@ def task_id_is_canonical(connection: ASGIConnection, _: BaseRouteHandler) -> Non
         raise TaskNotFound(task_id)
 
 
-def acting_user(request: Request) -> str:
+def acting_user(request: Request, user_id: FromPath[str]) -> str:
+    """The token's user. Declaring `user_id` (already checked by the guard) keeps the path
+    parameter in every handler's signature: Litestar's OpenAPI generation adds it in place
+    otherwise, after which validation errors also report a missing `user_id`."""
     return request.user
 
 
