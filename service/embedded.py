@@ -2,6 +2,9 @@
 
 import logging
 import secrets
+import signal
+import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,12 +23,20 @@ def development_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """uvicorn re-raises SIGTERM once it has shut down; by default that kills the process
+    before exit handlers run, and pgserver stops PostgreSQL in one. Exit normally instead."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
 def start_postgres(data_dir: Path) -> str:
     """Start (or join) the embedded server; it stops when the last process using it exits."""
     import pgserver  # imported here: only the embedded mode needs it
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+    _exit_cleanly_on_sigterm()
     return server.get_uri()
 
 

@@ -32,7 +32,7 @@ def clean_env() -> dict[str, str]:
 
 
 @contextmanager
-def running_api(workdir: Path, port: int) -> Iterator[str]:
+def running_api(workdir: Path, port: int, stop: signal.Signals) -> Iterator[str]:
     server = subprocess.Popen(
         [TASKAPI, "run", "--port", str(port)],
         cwd=workdir,
@@ -56,7 +56,7 @@ def running_api(workdir: Path, port: int) -> Iterator[str]:
             )
         yield base
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(stop)
         try:
             output, _ = server.communicate(timeout=30)
         except subprocess.TimeoutExpired:
@@ -85,20 +85,23 @@ def workdir() -> Iterator[Path]:
     path = PROJECT_ROOT / ".data" / f"e2e-{os.getpid()}-{time.monotonic_ns()}"
     path.mkdir(parents=True)
     yield path
+    subprocess.run(["pkill", "-f", str(path)], check=False)  # a server a failed test left
     subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
 def test_runs_on_embedded_postgres_and_keeps_data_across_restarts(workdir):
     port = free_port()
-    with running_api(workdir, port) as base:
+    postmaster = workdir / ".data" / "postgres" / "postmaster.pid"
+    with running_api(workdir, port, signal.SIGTERM) as base:  # as a process manager stops it
         token = mint(workdir, "alice")
         headers = {"Authorization": f"Bearer {token}"}
         created = httpx.post(f"{base}/api/me/tasks", json={"title": "survive"}, headers=headers)
         assert created.status_code == 201, created.text
     assert "taskapi token --sub" in running_api.output  # says how to mint a token
-    assert not (workdir / ".data" / "postgres" / "postmaster.pid").exists()  # stopped with it
+    assert not postmaster.exists()  # PostgreSQL stopped with the API
 
-    with running_api(workdir, port) as base:
+    with running_api(workdir, port, signal.SIGINT) as base:  # as Ctrl+C stops it
         listed = httpx.get(f"{base}/api/me/tasks", headers=headers)  # same dev secret
         assert listed.status_code == 200
         assert [task["title"] for task in listed.json()["items"]] == ["survive"]
+    assert not postmaster.exists()
