@@ -61,8 +61,11 @@ def _apply(session: AsyncSession, task: Task, changes: Mapping[str, object]) -> 
         setattr(task, name, value)
     if "completed" in changed:
         task.completed_at = now if task.completed else None
-        if task.completed and (follow_up := _next_occurrence(task)) is not None:
-            session.add(follow_up)
+        if task.completed and not task.rolled_over:
+            follow_up = _next_occurrence(task)
+            if follow_up is not None:
+                session.add(follow_up)
+                task.rolled_over = True
     task.updated_at = now
     task.version += 1
 

@@ -63,6 +63,12 @@ class Task(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(nullable=False))
     version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False))
+    # Set once a completed recurring task has created its next occurrence, so completing it
+    # again after reopening does not create another. Not part of the API.
+    rolled_over: bool = Field(
+        default=False,
+        sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
+    )
 
 
 # Indexes follow the list queries: every one starts with the owner.

@@ -24,9 +24,14 @@ def development_secret(data_dir: Path) -> str:
 
 
 def _exit_cleanly_on_sigterm() -> None:
-    """uvicorn re-raises SIGTERM once it has shut down; by default that kills the process
-    before exit handlers run, and pgserver stops PostgreSQL in one. Exit normally instead."""
-    if threading.current_thread() is threading.main_thread():
+    """uvicorn re-raises SIGTERM through the previous handler once it has shut down; the
+    default one kills the process before exit handlers run, and pgserver stops PostgreSQL in
+    one. Make that previous handler a normal exit. Never replace a handler already set
+    (uvicorn's own, when it builds the app a second time)."""
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 

@@ -421,6 +421,18 @@ async def test_reopening_recurring_task_creates_no_next_occurrence(session, user
     assert tasks[0].completed is False
 
 
+async def test_completing_again_after_reopening_creates_no_second_occurrence(session, user):
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    task = await create_task(
+        session, user, CreateTask(title="x", due_date=due, recurrence=Recurrence.MONTHLY)
+    )
+    for completed in (True, False, True, False, True):
+        await set_completion(session, user, task.id, SetCompletion(completed=completed))
+
+    due_dates = sorted(t.due_date for t in await tasks_of(session, user))
+    assert due_dates == [due, datetime(2030, 2, 1, tzinfo=UTC)]
+
+
 async def test_completing_an_already_completed_task_creates_no_next_occurrence(session, user):
     due = datetime(2030, 1, 1, tzinfo=UTC)
     task = await create_task(

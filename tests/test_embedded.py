@@ -98,7 +98,7 @@ def test_runs_on_embedded_postgres_and_keeps_data_across_restarts(workdir):
         created = httpx.post(f"{base}/api/me/tasks", json={"title": "survive"}, headers=headers)
         assert created.status_code == 201, created.text
     assert "taskapi token --sub" in running_api.output  # says how to mint a token
-    assert not postmaster.exists()  # PostgreSQL stopped with the API
+    assert not postmaster.exists(), running_api.output  # PostgreSQL stopped with the API
 
     with running_api(workdir, port, signal.SIGINT) as base:  # as Ctrl+C stops it
         listed = httpx.get(f"{base}/api/me/tasks", headers=headers)  # same dev secret
