@@ -2,6 +2,7 @@
 
 import os
 import re
+import sys
 
 import click
 
@@ -27,8 +28,8 @@ def token(sub: str, ttl: int) -> None:
     """Print an HS256 JWT signed with the configured (or development) secret."""
     settings = Settings.from_env()
     secret = settings.jwt_secret
-    if secret is None and settings.database_url is None:
-        secret = development_secret(settings.data_dir)
+    if not settings.auth_configured and settings.database_url is None:
+        secret = development_secret(settings.data_dir)  # what `taskapi run` will accept
     if secret is None:
         raise click.ClickException(
             "JWT_SECRET is not set; this deployment's tokens come from Better Auth."
@@ -37,7 +38,10 @@ def token(sub: str, ttl: int) -> None:
 
 
 def main() -> None:
-    os.environ.setdefault("LITESTAR_APP", "service.app:create_app")
+    if sys.argv[1:2] == ["token"]:  # needs no app, so no database
+        token.main(sys.argv[2:], prog_name="taskapi token")
+        return
+    os.environ.setdefault("LITESTAR_APP", "service.asgi:app")
     from litestar.cli.main import litestar_group
 
     litestar_group.add_command(token)

@@ -312,6 +312,27 @@ def test_token_command_uses_the_development_secret_without_a_database(monkeypatc
     assert jwt.decode(result.output.strip(), secret, algorithms=["HS256"])["sub"] == "bob"
 
 
+def test_token_command_starts_no_database(tmp_path):
+    env = {"PATH": os.environ["PATH"]}
+    taskapi = str(Path(sys.executable).parent / "taskapi")
+    result = subprocess.run(
+        [taskapi, "token", "--sub", "bob"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".data" / "jwt-secret").exists()
+    assert not (tmp_path / ".data" / "postgres").exists()
+
+
+def test_token_command_refuses_when_tokens_come_from_better_auth(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name in ("JWT_SECRET", "BETTER_AUTH_SECRET", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BETTER_AUTH_URL", "https://auth.example.test")
+    result = CliRunner().invoke(token, ["--sub", "bob"])
+    assert result.exit_code != 0
+    assert "Better Auth" in result.output
+
+
 def test_token_command_refuses_without_a_secret_for_a_real_database(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("JWT_SECRET", raising=False)
