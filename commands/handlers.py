@@ -14,13 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
 from commands.recurrence import next_due_date
 from persistence.errors import TaskNotFound
-from persistence.models import MAX_TASK_ID, Task, utcnow
+from persistence.models import Task, utcnow
+from persistence.rules import existing_task_id
 
 
 def _owned_by(user_id: str, task_id: int) -> ColumnElement[bool]:
-    if not 1 <= task_id <= MAX_TASK_ID:
-        raise TaskNotFound(task_id)
-    return and_(Task.id == task_id, Task.user_id == user_id)
+    return and_(Task.id == existing_task_id(task_id), Task.user_id == user_id)
 
 
 async def _load_for_update(session: AsyncSession, user_id: str, task_id: int) -> Task:

@@ -13,12 +13,11 @@ from msgspec import UNSET, Meta, UnsetType
 
 from persistence.errors import InvalidField
 from persistence.models import Priority, Recurrence
-from persistence.rules import storable_text, utc_instant
+from persistence.rules import clean_tags, storable_text, utc_instant
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
 TAGS_MAX = 10
-TAG_MAX = 32
 
 Description = Annotated[str, Meta(max_length=DESCRIPTION_MAX)]
 Tags = Annotated[list[str], Meta(max_length=TAGS_MAX)]
@@ -30,17 +29,6 @@ def clean_title(title: str) -> str:
     if not 1 <= len(title) <= TITLE_MAX:
         raise InvalidField("title", f"must be 1-{TITLE_MAX} characters after trimming")
     return title
-
-
-def clean_tags(tags: list[str]) -> list[str]:
-    cleaned: list[str] = []
-    for tag in tags:
-        tag = storable_text("tags", tag).strip().lower()
-        if not 1 <= len(tag) <= TAG_MAX:
-            raise InvalidField("tags", f"each tag must be 1-{TAG_MAX} characters after trimming")
-        if tag not in cleaned:
-            cleaned.append(tag)
-    return cleaned
 
 
 def clean_description(description: str | None) -> str | None:

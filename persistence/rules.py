@@ -1,8 +1,12 @@
-"""Rules on values that every message shares: text PostgreSQL can store, instants in UTC."""
+"""Rules on values that commands and queries share: text PostgreSQL can store, instants in
+UTC, tags, and ids that can exist."""
 
 from datetime import UTC, datetime
 
-from persistence.errors import InvalidField
+from persistence.errors import InvalidField, TaskNotFound
+from persistence.models import MAX_TASK_ID
+
+TAG_MAX = 32
 
 
 def storable_text(field: str, text: str) -> str:
@@ -21,3 +25,22 @@ def utc_instant(field: str, moment: datetime | None) -> datetime | None:
         return moment.astimezone(UTC)
     except OverflowError:
         raise InvalidField(field, "is out of range") from None
+
+
+def clean_tags(tags: list[str] | tuple[str, ...], field: str = "tags") -> list[str]:
+    """Trimmed, lower-cased, each 1-32 characters, duplicates dropped (first kept)."""
+    cleaned: list[str] = []
+    for tag in tags:
+        tag = storable_text(field, tag).strip().lower()
+        if not 1 <= len(tag) <= TAG_MAX:
+            raise InvalidField(field, f"each tag must be 1-{TAG_MAX} characters after trimming")
+        if tag not in cleaned:
+            cleaned.append(tag)
+    return cleaned
+
+
+def existing_task_id(task_id: int) -> int:
+    """Ids outside PostgreSQL's bigint range cannot name a task: not found, not an error."""
+    if not 1 <= task_id <= MAX_TASK_ID:
+        raise TaskNotFound(task_id)
+    return task_id

@@ -9,15 +9,8 @@ from sqlalchemy.engine import URL, make_url
 
 _DRIVERLESS_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}
 
-# libpq sslmode -> asyncpg `ssl`
-_SSL_MODES = {
-    "disable": "disable",
-    "allow": "allow",
-    "prefer": "prefer",
-    "require": "require",
-    "verify-ca": "verify-ca",
-    "verify-full": "verify-full",
-}
+# libpq's sslmode values, which asyncpg's `ssl` takes as they are
+_SSL_MODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
 
 # Understood by asyncpg as connect() keywords; everything else libpq-specific is dropped.
 _ASYNCPG_QUERY_KEYS = {"host", "port", "ssl", "prepared_statement_cache_size"}
@@ -32,7 +25,7 @@ def to_asyncpg_url(raw: str) -> URL:
     if sslmode is not None and "ssl" not in query:
         if sslmode not in _SSL_MODES:
             raise ValueError(f"unknown sslmode {sslmode!r}")
-        query["ssl"] = _SSL_MODES[sslmode]
+        query["ssl"] = sslmode
     kept = {key: value for key, value in query.items() if key in _ASYNCPG_QUERY_KEYS}
     return url.set(drivername="postgresql+asyncpg", query=kept)
 

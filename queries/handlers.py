@@ -6,7 +6,8 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.errors import TaskNotFound
-from persistence.models import MAX_TASK_ID, Priority, Task, utcnow
+from persistence.models import Priority, Task, utcnow
+from persistence.rules import existing_task_id
 from queries.messages import ListTasks, Order, SortKey, Status
 from queries.views import ByPriority, TaskPage, TaskStats, TaskView
 
@@ -20,9 +21,7 @@ _GET_TASK = select(*_COLUMNS).where(
 
 
 async def get_task(session: AsyncSession, user_id: str, task_id: int) -> TaskView:
-    if not 1 <= task_id <= MAX_TASK_ID:
-        raise TaskNotFound(task_id)
-    params = {"task_id": task_id, "user_id": user_id}
+    params = {"task_id": existing_task_id(task_id), "user_id": user_id}
     row = (await session.execute(_GET_TASK, params)).one_or_none()
     if row is None:
         raise TaskNotFound(task_id)

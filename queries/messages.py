@@ -6,7 +6,7 @@ from enum import StrEnum
 import msgspec
 
 from persistence.models import Priority
-from persistence.rules import storable_text, utc_instant
+from persistence.rules import clean_tags, storable_text, utc_instant
 
 
 class Status(StrEnum):
@@ -46,8 +46,7 @@ class ListTasks(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.text is not None:
             storable_text("q", self.text)
-        for tag in self.tags:
-            storable_text("tag", tag)
+        msgspec.structs.force_setattr(self, "tags", tuple(clean_tags(self.tags, "tag")))
         for field in ("due_before", "due_after"):
             msgspec.structs.force_setattr(self, field, utc_instant(field, getattr(self, field)))
 

@@ -110,7 +110,7 @@ class TaskController(Controller):
         query = ListTasks(
             status=status,
             priorities=tuple(priority or ()),
-            tags=tuple(t.strip().lower() for t in tag or ()),
+            tags=tuple(tag or ()),
             text=q or None,
             due_before=due_before,
             due_after=due_after,
