@@ -3,6 +3,8 @@ UTC, tags, and ids that can exist."""
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from persistence.errors import InvalidField, TaskNotFound
 from persistence.models import MAX_TASK_ID
 
@@ -13,6 +15,16 @@ def storable_text(field: str, text: str) -> str:
     if "\x00" in text:
         raise InvalidField(field, "must not contain NUL characters")
     return text
+
+
+def parse_instant(field: str, text: str | None) -> datetime | None:
+    """An RFC 3339 date-time from text, read strictly (no bare numbers)."""
+    if text is None:
+        return None
+    try:
+        return msgspec.convert(text, datetime)
+    except msgspec.ValidationError:
+        raise InvalidField(field, "must be an RFC 3339 date-time with an offset") from None
 
 
 def utc_instant(field: str, moment: datetime | None) -> datetime | None:

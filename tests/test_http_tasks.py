@@ -682,6 +682,8 @@ async def test_patch_body_that_is_not_a_json_object_is_422(
         ({"limit": "ten"}, "limit"),
         ({"offset": "-1"}, "offset"),
         ({"due_before": "not-a-date"}, "due_before"),
+        ({"due_before": "1900000000"}, "due_before"),  # not read as a Unix timestamp
+        ({"tag": " "}, "tag"),
         ({"due_after": "2030-13-01T00:00:00Z"}, "due_after"),
         ({"due_before": "2030-01-01T00:00:00"}, "due_before"),
         ({"due_after": "2030-01-01T00:00:00"}, "due_after"),

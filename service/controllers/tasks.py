@@ -1,6 +1,5 @@
 """`/api/{user_id}/tasks`: writes go to command handlers, reads to query handlers."""
 
-from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
@@ -17,6 +16,7 @@ from commands import handlers as commands
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
 from persistence.errors import TaskNotFound
 from persistence.models import MAX_TASK_ID, Priority
+from persistence.rules import parse_instant
 from queries import handlers as queries
 from queries.messages import ListTasks, Order, SortKey, Status
 from queries.views import TaskPage, TaskStats, TaskView
@@ -61,6 +61,11 @@ LOCATION = ResponseHeader(
     name="Location", value="/api/me/tasks/1", description="The new task", documentation_only=True
 )
 TaskId = Annotated[int, PathParameter(description="The task's id")]
+# Taken as text and parsed strictly: Litestar's lax conversion reads a bare number as a date.
+Instant = Annotated[
+    str | None,
+    QueryParameter(description="RFC 3339, with an offset", schema_extra={"format": "date-time"}),
+]
 Session = NamedDependency[AsyncSession]
 Owner = NamedDependency[str]
 
@@ -97,8 +102,8 @@ class TaskController(Controller):
                 max_length=MAX_SEARCH_LENGTH, description="Searched in title and description"
             ),
         ] = None,
-        due_before: FromQuery[datetime | None] = None,
-        due_after: FromQuery[datetime | None] = None,
+        due_before: Instant = None,
+        due_after: Instant = None,
         sort: FromQuery[SortKey] = SortKey.CREATED,
         order: Annotated[
             Order | None,
@@ -112,8 +117,8 @@ class TaskController(Controller):
             priorities=tuple(priority or ()),
             tags=tuple(tag or ()),
             text=q or None,
-            due_before=due_before,
-            due_after=due_after,
+            due_before=parse_instant("due_before", due_before),
+            due_after=parse_instant("due_after", due_after),
             sort=sort,
             order=order,
             limit=limit,
