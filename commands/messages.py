@@ -1,12 +1,13 @@
 """Write-side messages: one immutable record per intent. They double as the request bodies.
 
-Decoding validates types and limits; `__post_init__` normalises what msgspec cannot express
-(trimmed titles, lower-cased unique tags, UTC instants, no NUL characters) and raises
-`InvalidField` otherwise.
+Decoding validates types and limits; `__post_init__` applies `FIELD_RULES`, what msgspec
+cannot express (trimmed titles, lower-cased unique tags, UTC instants, no NUL characters),
+and raises `InvalidField` otherwise.
 """
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -35,9 +36,21 @@ def clean_description(description: str | None) -> str | None:
     return None if description is None else storable_text("description", description)
 
 
+# What msgspec cannot express, by field: each rule normalises a value or raises InvalidField.
+FIELD_RULES: dict[str, Callable[[Any], Any]] = {
+    "title": clean_title,
+    "description": clean_description,
+    "tags": clean_tags,
+    "due_date": lambda moment: utc_instant("due_date", moment),
+}
+
+
 class _Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    def _set(self, field: str, value: object) -> None:
-        msgspec.structs.force_setattr(self, field, value)
+    def __post_init__(self) -> None:
+        for name, rule in FIELD_RULES.items():
+            value = getattr(self, name, UNSET)
+            if value is not UNSET:
+                msgspec.structs.force_setattr(self, name, rule(value))
 
 
 class TaskFields(_Message, frozen=True, kw_only=True):
@@ -50,12 +63,6 @@ class TaskFields(_Message, frozen=True, kw_only=True):
     tags: Tags = msgspec.field(default_factory=list)
     due_date: AwareDateTime | None = None
     recurrence: Recurrence = Recurrence.NONE
-
-    def __post_init__(self) -> None:
-        self._set("title", clean_title(self.title))
-        self._set("description", clean_description(self.description))
-        self._set("tags", clean_tags(self.tags))
-        self._set("due_date", utc_instant("due_date", self.due_date))
 
 
 class CreateTask(TaskFields, frozen=True, kw_only=True):
@@ -76,16 +83,6 @@ class PatchTask(_Message, frozen=True, kw_only=True):
     tags: Tags | UnsetType = UNSET
     due_date: AwareDateTime | UnsetType | None = UNSET
     recurrence: Recurrence | UnsetType = UNSET
-
-    def __post_init__(self) -> None:
-        if self.title is not UNSET:
-            self._set("title", clean_title(self.title))
-        if self.description is not UNSET:
-            self._set("description", clean_description(self.description))
-        if self.tags is not UNSET:
-            self._set("tags", clean_tags(self.tags))
-        if self.due_date is not UNSET:
-            self._set("due_date", utc_instant("due_date", self.due_date))
 
     def changes(self) -> dict[str, object]:
         return {

@@ -21,6 +21,7 @@ RETRY_AFTER_SECONDS = "5"
 _QUOTED_FIELD = re.compile(r"field `([^`]+)`")  # msgspec: "Object missing required field `x`"
 _NAMED_RULE = re.compile(r"^(\w+): (.+)$")  # persistence.errors.InvalidField
 _AT_PATH = re.compile(r"^(.*) - at `\$\.?([^`]*)`$")  # msgspec: "Expected `bool`... - at `$.x`"
+MALFORMED_BODY = {"key": "body", "message": "malformed JSON or not UTF-8"}
 
 
 def problem(
@@ -52,15 +53,15 @@ def _field_error(error: dict[str, Any]) -> dict[str, str]:
     return {"field": key, "message": message}
 
 
-def body_errors(error: msgspec.MsgspecError | UnicodeDecodeError) -> list[dict[str, str]]:
-    """Litestar's shape of validation errors (`key`, `message`) for a body msgspec refused."""
-    if not isinstance(error, msgspec.ValidationError):  # not JSON at all
-        return [{"key": "body", "message": "malformed JSON or not UTF-8"}]
+def msgspec_error(error: msgspec.ValidationError, field: str = "") -> dict[str, str]:
+    """Litestar's shape (`key`, `message`) of a msgspec validation error, for a value that was
+    decoded as `field` (or as the whole body)."""
     text = str(error)
-    if match := _AT_PATH.match(text):
-        message, path = match.groups()
-        return [{"key": path or "data", "message": message}]
-    return [{"key": "data", "message": text}]
+    match = _AT_PATH.match(text)
+    message, path = match.groups() if match else (text, "")
+    if path and field:
+        path = path if path.startswith("[") else f".{path}"
+    return {"key": f"{field}{path}" or "data", "message": message}
 
 
 def _validation_problem(errors: list[dict[str, str]]) -> ProblemDetailsException:

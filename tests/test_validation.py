@@ -411,3 +411,26 @@ async def test_rejected_patch_leaves_every_field_unchanged(client, tasks_url, he
 
     assert error_fields(response) == ["tags"]
     assert (await client.get(f"{tasks_url}/{task['id']}", headers=headers)).json() == task
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "fields"),
+    [
+        ("POST", {"title": " ", "priority": "urgent"}, {"title", "priority"}),
+        ("POST", {"id": 1, "version": 2, "title": 5}, {"id", "version", "title"}),
+        ("POST", {"priority": "urgent", "tags": ["ok", 3]}, {"title", "priority", "tags[1]"}),
+        ("PUT", {"title": "x" * 201, "due_date": "2030-01-01T00:00:00"}, {"title", "due_date"}),
+        (
+            "PATCH",
+            {"title": None, "completed": "yes", "tags": [" "]},
+            {"title", "completed", "tags"},
+        ),
+    ],
+)
+async def test_every_bad_field_is_named_at_once(
+    client, create, tasks_url, headers, method, body, fields
+):
+    url = tasks_url if method == "POST" else f"{tasks_url}/{(await create())['id']}"
+    response = await client.request(method, url, json=body, headers=headers)
+    assert response.status_code == 422
+    assert {error["field"] for error in response.json()["errors"]} == fields
