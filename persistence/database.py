@@ -28,7 +28,7 @@ _POOL_OVERFLOW = 10
 _CONNECT_TIMEOUT_SECONDS = 10
 
 
-def _connect_args(url: URL) -> dict[str, Any]:
+def connect_args(url: URL) -> dict[str, Any]:
     args: dict[str, Any] = {"timeout": _CONNECT_TIMEOUT_SECONDS}
     if is_transaction_pooler(url):
         args |= {
@@ -44,7 +44,7 @@ def _engine_options(url: URL) -> dict[str, Any]:
         "max_overflow": _POOL_OVERFLOW,
         "pool_pre_ping": True,
         "pool_recycle": _POOL_RECYCLE_SECONDS,
-        "connect_args": _connect_args(url),
+        "connect_args": connect_args(url),
     }
 
 

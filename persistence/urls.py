@@ -27,9 +27,13 @@ def to_asyncpg_url(raw: str) -> URL:
             raise ValueError(f"unknown sslmode {sslmode!r}")
         query["ssl"] = sslmode
     kept = {key: value for key, value in query.items() if key in _ASYNCPG_QUERY_KEYS}
-    return url.set(drivername="postgresql+asyncpg", query=kept)
+    url = url.set(drivername="postgresql+asyncpg", query=kept)
+    if is_transaction_pooler(url):  # SQLAlchemy's own prepared-statement cache, off
+        url = url.update_query_dict({"prepared_statement_cache_size": "0"})
+    return url
 
 
 def is_transaction_pooler(url: URL) -> bool:
-    """Neon's `-pooler` endpoints are PgBouncer in transaction mode: no prepared-statement cache."""
+    """Neon's `-pooler` endpoints are PgBouncer in transaction mode, where a prepared statement
+    may land on another server connection: no statement caches, unique statement names."""
     return "-pooler" in (url.host or "")

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from litestar.testing import AsyncTestClient
 
+from persistence.database import connect_args
 from persistence.urls import to_asyncpg_url
 from service.app import create_app
 from service.cli import token
@@ -272,10 +273,22 @@ def test_unknown_log_format_is_refused():
             "postgresql://u@h/d?sslmode=disable&application_name=x",
             "postgresql+asyncpg://u@h/d?ssl=disable",
         ),
+        (
+            "postgresql://u:p@ep-x-pooler.neon.tech/db?sslmode=require",
+            "postgresql+asyncpg://u:p@ep-x-pooler.neon.tech/db?prepared_statement_cache_size=0&ssl=require",
+        ),
     ],
 )
 def test_urls_are_translated_for_asyncpg(raw, expected):
     assert to_asyncpg_url(raw).render_as_string(hide_password=False) == expected
+
+
+def test_a_transaction_pooler_gets_no_asyncpg_statement_cache_and_unique_names():
+    pooler = connect_args(to_asyncpg_url("postgresql://u@ep-x-pooler.neon.tech/db"))
+    assert pooler["statement_cache_size"] == 0
+    assert pooler["prepared_statement_name_func"]() != pooler["prepared_statement_name_func"]()
+    direct = connect_args(to_asyncpg_url("postgresql://u@ep-x.neon.tech/db"))
+    assert "statement_cache_size" not in direct
 
 
 @pytest.mark.parametrize(
