@@ -96,6 +96,7 @@ class JWKSCache:
     client: httpx.AsyncClient
     min_refresh_seconds: float = JWKS_MIN_REFRESH_SECONDS
     max_age_seconds: float = JWKS_MAX_AGE_SECONDS
+    timeout_seconds: float = JWKS_FETCH_TIMEOUT_SECONDS
     clock: Callable[[], float] = time.monotonic
     _keys: dict[str, PublicKey] = field(default_factory=dict)
     _last_attempt: float = float("-inf")
@@ -125,7 +126,7 @@ class JWKSCache:
                 return
             self._last_attempt = self.clock()
             try:
-                response = await self.client.get(self.url, timeout=JWKS_FETCH_TIMEOUT_SECONDS)
+                response = await self.client.get(self.url, timeout=self.timeout_seconds)
                 response.raise_for_status()
                 payload = response.json()
             except (httpx.HTTPError, ValueError) as error:

@@ -1,10 +1,12 @@
 """Bearer tokens: HS256 by shared secret, and asymmetric tokens by a real JWKS server."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -209,6 +211,16 @@ async def test_cold_cache_with_the_jwks_server_down_refuses_and_logs(http, caplo
     ):
         await tokens.verify(SigningKey("EdDSA").sign())
     assert "JWKS fetch" in caplog.text
+
+
+async def test_a_jwks_server_that_never_answers_costs_a_bounded_wait(http):
+    with socket.socket() as silent:  # accepts connections, never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/api/auth/jwks"
+        tokens = TokenVerifier(secret=None, jwks=JWKSCache(url, http, timeout_seconds=0.5))
+        with pytest.raises(InvalidToken, match="unknown signing key"):
+            await asyncio.wait_for(tokens.verify(SigningKey("EdDSA").sign()), timeout=10)
 
 
 @pytest.mark.parametrize(
