@@ -12,11 +12,14 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from persistence.database import make_engine
 from persistence.migrate import MIGRATION_LOCK_ID, alembic_config
+from service.app import create_app
+from service.settings import Settings
 
 
 async def test_revisions_and_models_agree(engine):
@@ -117,3 +120,27 @@ def test_the_cli_applies_migrations_to_an_empty_database(empty_database):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Running upgrade  -> 0001" in result.stdout + result.stderr
+
+
+async def test_auto_migrate_false_leaves_the_schema_to_a_deploy_step(empty_database):
+    settings = Settings(database_url=empty_database, jwt_secret="s", auto_migrate=False)
+    async with AsyncTestClient(create_app(settings)) as client:
+        assert (await client.get("/ready")).status_code == 200
+    untouched = make_engine(empty_database)
+    async with untouched.connect() as connection:
+        tables = await connection.scalar(
+            text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        )
+    await untouched.dispose()
+    assert tables == 0
+
+
+async def test_start_up_applies_pending_migrations(empty_database):
+    settings = Settings(database_url=empty_database, jwt_secret="s")
+    async with AsyncTestClient(create_app(settings)):
+        pass
+    migrated = make_engine(empty_database)
+    async with migrated.connect() as connection:
+        version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+    await migrated.dispose()
+    assert version == "0001"
