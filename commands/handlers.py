@@ -1,10 +1,12 @@
 """Write-side handlers: `(session, user_id, ...)` in, the written `Task` out.
 
-Every statement filters on the acting user, so another user's task cannot even be loaded.
-Handlers flush but never commit: the caller (the HTTP edge, or a test) owns the transaction.
+Each reads top to bottom: load the task (owned, locked), decide the changes, write them, and
+roll a recurring task over when the write completed it. Every statement filters on the acting
+user, so another user's task cannot even be loaded. Handlers flush but never commit: the
+caller (the HTTP edge, or a test) owns the transaction.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import msgspec
 from msgspec import UNSET
@@ -13,9 +15,61 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
 from commands.recurrence import next_due_date
-from persistence.errors import TaskNotFound
-from persistence.models import Task, utcnow
-from persistence.rules import existing_task_id
+from persistence.domain import TaskNotFound, existing_task_id, utcnow
+from persistence.models import Task
+
+
+async def create_task(session: AsyncSession, user_id: str, message: CreateTask) -> Task:
+    task = Task(user_id=user_id, **msgspec.structs.asdict(message))
+    task.updated_at = task.created_at
+    if task.completed:
+        task.completed_at = task.created_at
+    session.add(task)
+    await session.flush()
+    return task
+
+
+async def replace_task(
+    session: AsyncSession, user_id: str, task_id: int, message: ReplaceTask
+) -> Task:
+    task = await _load_for_update(session, user_id, task_id)
+    changed = _write(task, msgspec.structs.asdict(message))
+    if "completed" in changed:
+        _roll_over(session, task)
+    await session.flush()
+    return task
+
+
+async def patch_task(session: AsyncSession, user_id: str, task_id: int, message: PatchTask) -> Task:
+    task = await _load_for_update(session, user_id, task_id)
+    changed = _write(task, message.changes())
+    if "completed" in changed:
+        _roll_over(session, task)
+    await session.flush()
+    return task
+
+
+async def set_completion(
+    session: AsyncSession, user_id: str, task_id: int, message: SetCompletion
+) -> Task:
+    task = await _load_for_update(session, user_id, task_id)
+    completed = not task.completed if message.completed is UNSET else message.completed
+    changed = _write(task, {"completed": completed})
+    if "completed" in changed:
+        _roll_over(session, task)
+    await session.flush()
+    return task
+
+
+async def delete_task(session: AsyncSession, user_id: str, task_id: int) -> None:
+    deleted = await session.scalar(
+        delete(Task).where(_owned_by(user_id, task_id)).returning(Task.id)
+    )
+    if deleted is None:
+        raise TaskNotFound(task_id)
+
+
+# --- the steps ---------------------------------------------------------------------------------
 
 
 def _owned_by(user_id: str, task_id: int) -> ColumnElement[bool]:
@@ -27,6 +81,33 @@ async def _load_for_update(session: AsyncSession, user_id: str, task_id: int) ->
     if task is None:
         raise TaskNotFound(task_id)
     return task
+
+
+def _write(task: Task, values: Mapping[str, object]) -> set[str]:
+    """Write the values that differ and return their names. A real change moves `version` and
+    `updated_at`; a change of `completed` stamps or clears `completed_at`."""
+    changed = {name: value for name, value in values.items() if getattr(task, name) != value}
+    if not changed:
+        return set()
+    now = utcnow()
+    for name, value in changed.items():
+        setattr(task, name, value)
+    if "completed" in changed:
+        task.completed_at = now if task.completed else None
+    task.updated_at = now
+    task.version += 1
+    return set(changed)
+
+
+def _roll_over(session: AsyncSession, task: Task) -> None:
+    """Add the next occurrence of a completed recurring task, once per task: completing it
+    again after reopening adds nothing."""
+    if not task.completed or task.rolled_over:
+        return
+    follow_up = _next_occurrence(task)
+    if follow_up is not None:
+        session.add(follow_up)
+        task.rolled_over = True
 
 
 def _next_occurrence(task: Task) -> Task | None:
@@ -47,73 +128,3 @@ def _next_occurrence(task: Task) -> Task | None:
         due_date=due_date,
         recurrence=task.recurrence,
     )
-
-
-def _apply(session: AsyncSession, task: Task, changes: Mapping[str, object]) -> None:
-    """Write the changed fields, keep `completed_at` and `version` right, and roll a
-    recurring task on when it gets completed."""
-    changed = {name: value for name, value in changes.items() if getattr(task, name) != value}
-    if not changed:
-        return
-    now = utcnow()
-    for name, value in changed.items():
-        setattr(task, name, value)
-    if "completed" in changed:
-        task.completed_at = now if task.completed else None
-        if task.completed and not task.rolled_over:
-            follow_up = _next_occurrence(task)
-            if follow_up is not None:
-                session.add(follow_up)
-                task.rolled_over = True
-    task.updated_at = now
-    task.version += 1
-
-
-async def create_task(session: AsyncSession, user_id: str, message: CreateTask) -> Task:
-    task = Task(user_id=user_id, **msgspec.structs.asdict(message))
-    task.updated_at = task.created_at
-    if task.completed:
-        task.completed_at = task.created_at
-    session.add(task)
-    await session.flush()
-    return task
-
-
-async def _update(
-    session: AsyncSession,
-    user_id: str,
-    task_id: int,
-    changes_for: Callable[[Task], Mapping[str, object]],
-) -> Task:
-    task = await _load_for_update(session, user_id, task_id)
-    _apply(session, task, changes_for(task))
-    await session.flush()
-    return task
-
-
-async def replace_task(
-    session: AsyncSession, user_id: str, task_id: int, message: ReplaceTask
-) -> Task:
-    return await _update(session, user_id, task_id, lambda _: msgspec.structs.asdict(message))
-
-
-async def patch_task(session: AsyncSession, user_id: str, task_id: int, message: PatchTask) -> Task:
-    return await _update(session, user_id, task_id, lambda _: message.changes())
-
-
-async def set_completion(
-    session: AsyncSession, user_id: str, task_id: int, message: SetCompletion
-) -> Task:
-    def completion(task: Task) -> Mapping[str, object]:
-        toggled = not task.completed
-        return {"completed": toggled if message.completed is UNSET else message.completed}
-
-    return await _update(session, user_id, task_id, completion)
-
-
-async def delete_task(session: AsyncSession, user_id: str, task_id: int) -> None:
-    deleted = await session.scalar(
-        delete(Task).where(_owned_by(user_id, task_id)).returning(Task.id)
-    )
-    if deleted is None:
-        raise TaskNotFound(task_id)

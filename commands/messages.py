@@ -5,44 +5,17 @@ cannot express (trimmed titles, lower-cased unique tags, UTC instants, no NUL ch
 and raises `InvalidField` otherwise.
 """
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, Any
-
 import msgspec
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import UNSET, UnsetType
 
-from persistence.errors import InvalidField
-from persistence.models import Priority, Recurrence
-from persistence.rules import clean_tags, storable_text, utc_instant
-
-TITLE_MAX = 200
-DESCRIPTION_MAX = 1000
-TAGS_MAX = 10
-
-Description = Annotated[str, Meta(max_length=DESCRIPTION_MAX)]
-Tags = Annotated[list[str], Meta(max_length=TAGS_MAX)]
-AwareDateTime = Annotated[datetime, Meta(tz=True)]
-
-
-def clean_title(title: str) -> str:
-    title = storable_text("title", title).strip()
-    if not 1 <= len(title) <= TITLE_MAX:
-        raise InvalidField("title", f"must be 1-{TITLE_MAX} characters after trimming")
-    return title
-
-
-def clean_description(description: str | None) -> str | None:
-    return None if description is None else storable_text("description", description)
-
-
-# What msgspec cannot express, by field: each rule normalises a value or raises InvalidField.
-FIELD_RULES: dict[str, Callable[[Any], Any]] = {
-    "title": clean_title,
-    "description": clean_description,
-    "tags": clean_tags,
-    "due_date": lambda moment: utc_instant("due_date", moment),
-}
+from persistence.domain import (
+    FIELD_RULES,
+    AwareDateTime,
+    Description,
+    Priority,
+    Recurrence,
+    Tags,
+)
 
 
 class _Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

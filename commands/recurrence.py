@@ -3,7 +3,7 @@
 import calendar
 from datetime import datetime, timedelta
 
-from persistence.models import Recurrence
+from persistence.domain import Recurrence
 
 
 def _add_month(moment: datetime) -> datetime:

@@ -1,30 +1,21 @@
-"""The schema: the `tasks` table and the vocabulary its columns use."""
+"""The schema: the `tasks` table, its columns sized by the task vocabulary."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
-MAX_TASK_ID = 2**63 - 1  # a PostgreSQL bigint; larger ids cannot exist
-
-
-class Priority(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-
-
-class Recurrence(StrEnum):
-    NONE = "none"
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from persistence.domain import (
+    DESCRIPTION_MAX,
+    TAG_MAX,
+    TITLE_MAX,
+    USER_ID_MAX,
+    Priority,
+    Recurrence,
+    utcnow,
+)
 
 
 def _pg_enum(enum: type[StrEnum], name: str) -> sa.Enum:
@@ -42,9 +33,9 @@ class Task(SQLModel, table=True):
     id: int | None = Field(
         default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
     )
-    user_id: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
-    title: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
-    description: str | None = Field(default=None, sa_column=sa.Column(sa.String(1000)))
+    user_id: str = Field(sa_column=sa.Column(sa.String(USER_ID_MAX), nullable=False))
+    title: str = Field(sa_column=sa.Column(sa.String(TITLE_MAX), nullable=False))
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.String(DESCRIPTION_MAX)))
     completed: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False))
     completed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     priority: Priority = Field(
@@ -53,7 +44,7 @@ class Task(SQLModel, table=True):
     )
     tags: list[str] = Field(
         default_factory=list,
-        sa_column=sa.Column(ARRAY(sa.String(32)), nullable=False, server_default="{}"),
+        sa_column=sa.Column(ARRAY(sa.String(TAG_MAX)), nullable=False, server_default="{}"),
     )
     due_date: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     recurrence: Recurrence = Field(

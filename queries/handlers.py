@@ -5,9 +5,8 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from persistence.errors import TaskNotFound
-from persistence.models import Priority, Task, utcnow
-from persistence.rules import existing_task_id
+from persistence.domain import Priority, TaskNotFound, existing_task_id, utcnow
+from persistence.models import Task
 from queries.messages import ListTasks, Order, SortKey, Status
 from queries.views import ByPriority, TaskPage, TaskStats, TaskView
 
@@ -28,10 +27,6 @@ async def get_task(session: AsyncSession, user_id: str, task_id: int) -> TaskVie
     return TaskView.of(row)
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _filters(user_id: str, query: ListTasks) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = [_T.user_id == user_id]
     if query.status is not Status.ALL:
@@ -41,8 +36,12 @@ def _filters(user_id: str, query: ListTasks) -> list[ColumnElement[bool]]:
     if query.tags:
         filters.append(_T.tags.contains(list(query.tags)))
     if query.text:
-        pattern = f"%{_escape_like(query.text)}%"
-        filters.append(or_(_T.title.ilike(pattern), _T.description.ilike(pattern)))
+        filters.append(
+            or_(
+                _T.title.icontains(query.text, autoescape=True),
+                _T.description.icontains(query.text, autoescape=True),
+            )
+        )
     if query.due_before is not None:
         filters.append(_T.due_date < query.due_before)
     if query.due_after is not None:

@@ -5,8 +5,7 @@ from enum import StrEnum
 
 import msgspec
 
-from persistence.models import Priority
-from persistence.rules import clean_tags, storable_text, utc_instant
+from persistence.domain import PAGE_DEFAULT, Priority, clean_tags, storable_text, utc_instant
 
 
 class Status(StrEnum):
@@ -40,7 +39,7 @@ class ListTasks(msgspec.Struct, frozen=True, kw_only=True):
     due_after: datetime | None = None
     sort: SortKey = SortKey.CREATED
     order: Order | None = None  # None: newest first for timestamps, else ascending
-    limit: int = 20
+    limit: int = PAGE_DEFAULT
     offset: int = 0
 
     def __post_init__(self) -> None:

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import msgspec
 
-from persistence.models import Priority, Recurrence
+from persistence.domain import Priority, Recurrence
 
 
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,6 +17,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from persistence.domain import USER_ID_MAX
 from service.settings import Settings
 
 logger = logging.getLogger("taskapi.auth")
@@ -27,7 +28,6 @@ CLOCK_SKEW_SECONDS = 30
 JWKS_MIN_REFRESH_SECONDS = 10.0
 JWKS_MAX_AGE_SECONDS = 300.0
 JWKS_FETCH_TIMEOUT_SECONDS = 5.0
-MAX_USER_ID_LENGTH = 255
 
 _REASONS: list[tuple[type[jwt.PyJWTError], str]] = [
     (jwt.ExpiredSignatureError, "token expired"),
@@ -60,26 +60,16 @@ def _reason(error: jwt.PyJWTError) -> str:
     return next((text for kind, text in _REASONS if isinstance(error, kind)), "invalid token")
 
 
-@dataclass(frozen=True)
-class PublicKey:
-    key: Any  # a `cryptography` public key
-    algorithm: str | None  # the JWK's `alg`, when it names one
-
-
-def _public_keys(payload: object) -> dict[str, PublicKey]:
-    """The usable keys of a JWKS document; keys without a `kid` or that PyJWT cannot load
-    are skipped, and anything that is not a key set yields none."""
-    entries = payload.get("keys") if isinstance(payload, dict) else None
-    keys: dict[str, PublicKey] = {}
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
-            continue
-        try:
-            jwk = jwt.PyJWK(entry)
-        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
-            continue
-        keys[entry["kid"]] = PublicKey(jwk.key, entry.get("alg"))
-    return keys
+def _public_keys(document: object) -> dict[str, jwt.PyJWK]:
+    """The usable keys of a JWKS document by `kid`. PyJWT skips keys it cannot load; keys
+    without a `kid` are skipped here, and anything that is not a key set yields none."""
+    if not isinstance(document, dict):
+        return {}
+    try:
+        key_set = jwt.PyJWKSet.from_dict(document)
+    except jwt.PyJWKSetError:
+        return {}
+    return {jwk.key_id: jwk for jwk in key_set.keys if isinstance(jwk.key_id, str)}
 
 
 @dataclass
@@ -98,7 +88,7 @@ class JWKSCache:
     max_age_seconds: float = JWKS_MAX_AGE_SECONDS
     timeout_seconds: float = JWKS_FETCH_TIMEOUT_SECONDS
     clock: Callable[[], float] = time.monotonic
-    _keys: dict[str, PublicKey] = field(default_factory=dict)
+    _keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
     _last_attempt: float = float("-inf")
     _last_success: float = float("-inf")
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -109,12 +99,13 @@ class JWKSCache:
             await self.refresh()
         elif self.clock() - self._last_success > self.max_age_seconds:
             self._refresh_in_background()
-        public = self._keys.get(kid)
-        if public is None:
+        jwk = self._keys.get(kid)
+        if jwk is None:
             raise InvalidToken("unknown signing key")
-        if public.algorithm not in (None, algorithm):
+        # PyJWT binds a key to the `alg` its JWK names, else to its type's usual one
+        if jwk.algorithm_name != algorithm:
             raise InvalidToken("algorithm not allowed for this key")
-        return public.key
+        return jwk.key
 
     def _refresh_in_background(self) -> None:
         if self._background is None or self._background.done():
@@ -180,8 +171,8 @@ class TokenVerifier:
         except jwt.PyJWTError as error:
             raise InvalidToken(_reason(error)) from None
         subject = claims["sub"]
-        if not isinstance(subject, str) or not 1 <= len(subject) <= MAX_USER_ID_LENGTH:
-            raise InvalidToken(f"claim 'sub' must be a string of 1-{MAX_USER_ID_LENGTH} characters")
+        if not isinstance(subject, str) or not 1 <= len(subject) <= USER_ID_MAX:
+            raise InvalidToken(f"claim 'sub' must be a string of 1-{USER_ID_MAX} characters")
         if not subject.isprintable():
             raise InvalidToken("claim 'sub' must be printable text")
         return subject

@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
 from sqlalchemy import exc as sa_exc
 
-from persistence.errors import InvalidField, TaskNotFound
+from persistence.domain import InvalidField, TaskNotFound
 from service.auth import MissingToken
 from service.observability import current_request_id
 
@@ -18,8 +18,6 @@ logger = logging.getLogger("taskapi.errors")
 
 RETRY_AFTER_SECONDS = "5"
 
-_QUOTED_FIELD = re.compile(r"field `([^`]+)`")  # msgspec: "Object missing required field `x`"
-_NAMED_RULE = re.compile(r"^(\w+): (.+)$")  # persistence.errors.InvalidField
 _AT_PATH = re.compile(r"^(.*) - at `\$\.?([^`]*)`$")  # msgspec: "Expected `bool`... - at `$.x`"
 MALFORMED_BODY = {"key": "body", "message": "malformed JSON or not UTF-8"}
 
@@ -42,15 +40,9 @@ def problem(
 
 
 def _field_error(error: dict[str, Any]) -> dict[str, str]:
-    key, message = error.get("key", ""), error.get("message", "invalid value")
-    if key in ("", "data"):  # an error about the body as a whole
-        if match := _NAMED_RULE.match(message):
-            key, message = match.groups()
-        elif match := _QUOTED_FIELD.search(message):
-            key = match.group(1)
-        else:
-            key = "body"
-    return {"field": key, "message": message}
+    key = error.get("key") or "data"
+    field = "body" if key == "data" else key  # "data": the body as a whole
+    return {"field": field, "message": error.get("message", "invalid value")}
 
 
 def msgspec_error(error: msgspec.ValidationError, field: str = "") -> dict[str, str]:

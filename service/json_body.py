@@ -14,8 +14,7 @@ import msgspec
 from litestar import Request
 from litestar.exceptions import HTTPException, ValidationException
 
-from commands.messages import FIELD_RULES
-from persistence.errors import InvalidField
+from persistence.domain import FIELD_RULES, InvalidField
 from service.errors import MALFORMED_BODY, msgspec_error
 
 JSON_MEDIA_TYPES = ("application/json", "application/merge-patch+json")

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from commands.handlers import create_task, delete_task, patch_task, replace_task, set_completion
-from commands.messages import CreateTask, InvalidField, PatchTask, ReplaceTask, SetCompletion
+from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
 from commands.recurrence import next_due_date
-from persistence.errors import TaskNotFound
-from persistence.models import Priority, Recurrence, Task
+from persistence.domain import InvalidField, Priority, Recurrence, TaskNotFound
+from persistence.models import Task
 from queries.handlers import get_task
 
 PLUS_2 = timezone(timedelta(hours=2))

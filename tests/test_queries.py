@@ -7,8 +7,8 @@ import pytest
 
 from commands.handlers import create_task, patch_task, set_completion
 from commands.messages import CreateTask, PatchTask, SetCompletion
-from persistence.errors import TaskNotFound
-from persistence.models import Priority, Recurrence, Task
+from persistence.domain import Priority, Recurrence, TaskNotFound
+from persistence.models import Task
 from queries.handlers import get_task, list_tasks, task_stats
 from queries.messages import ListTasks, Order, SortKey, Status
 from queries.views import ByPriority, TaskStats, TaskView

@@ -14,28 +14,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands import handlers as commands
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
-from persistence.errors import TaskNotFound
-from persistence.models import MAX_TASK_ID, Priority
-from persistence.rules import parse_instant
+from persistence.domain import (
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    SEARCH_MAX,
+    TAGS_MAX,
+    TASK_ID_MAX,
+    Priority,
+    TaskNotFound,
+    parse_instant,
+)
 from queries import handlers as queries
 from queries.messages import ListTasks, Order, SortKey, Status
 from queries.views import TaskPage, TaskStats, TaskView
 from service.json_body import strict_json_body
 from service.openapi import responses
 
-MAX_FILTER_TAGS = 10
-MAX_SEARCH_LENGTH = 200
-
 ME = "me"
 
 
-def path_user_is_token_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def path_user_is_token_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """Guard: `{user_id}` must be the token's subject or `me`."""
     if connection.path_params["user_id"] not in (ME, connection.user):
         raise PermissionDeniedException("This path belongs to another user")
 
 
-def task_id_is_canonical(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def task_id_is_canonical(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """Guard: a task id is plain digits. `int()` also reads `+7`, ` 7`, `0_7` and other
     scripts' digits, which would make several URLs name one task."""
     task_id = connection.path_params.get("task_id")
@@ -43,7 +47,7 @@ def task_id_is_canonical(connection: ASGIConnection, _: BaseRouteHandler) -> Non
         raise TaskNotFound(task_id)
 
 
-def acting_user(request: Request, user_id: FromPath[str]) -> str:
+async def acting_user(request: Request, user_id: FromPath[str]) -> str:
     """The token's user. Declaring `user_id` (already checked by the guard) keeps the path
     parameter in every handler's signature: Litestar's OpenAPI generation adds it in place
     otherwise, after which validation errors also report a missing `user_id`."""
@@ -75,7 +79,7 @@ class TaskController(Controller):
     tags = ["tasks"]
     guards = [path_user_is_token_user, task_id_is_canonical]
     before_request = strict_json_body
-    dependencies = {"owner": Provide(acting_user, sync_to_thread=False)}
+    dependencies = {"owner": Provide(acting_user)}
     security = [{"BearerToken": []}]
 
     @get(
@@ -92,15 +96,11 @@ class TaskController(Controller):
         priority: FromQuery[list[Priority] | None] = None,
         tag: Annotated[
             list[str] | None,
-            QueryParameter(
-                max_items=MAX_FILTER_TAGS, description="Tasks carrying all of these tags"
-            ),
+            QueryParameter(max_items=TAGS_MAX, description="Tasks carrying all of these tags"),
         ] = None,
         q: Annotated[
             str | None,
-            QueryParameter(
-                max_length=MAX_SEARCH_LENGTH, description="Searched in title and description"
-            ),
+            QueryParameter(max_length=SEARCH_MAX, description="Searched in title and description"),
         ] = None,
         due_before: Instant = None,
         due_after: Instant = None,
@@ -109,8 +109,8 @@ class TaskController(Controller):
             Order | None,
             QueryParameter(description="Default: desc for created and updated, else asc"),
         ] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0, le=MAX_TASK_ID)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
+        offset: Annotated[int, QueryParameter(ge=0, le=TASK_ID_MAX)] = 0,
     ) -> TaskPage:
         query = ListTasks(
             status=status,

@@ -1,0 +1,38 @@
+"""Nothing that runs on every request is sent to a worker thread.
+
+Litestar wraps a synchronous guard, dependency, hook or handler in `AsyncCallable`, which runs
+it through the thread pool: a thread hop per request for work that takes microseconds.
+"""
+
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
+from litestar.utils.sync import AsyncCallable
+
+
+def _route_handlers(app: Litestar) -> list[HTTPRouteHandler]:
+    return [
+        handler
+        for route in app.routes
+        for handler in route.route_handlers
+        if isinstance(handler, HTTPRouteHandler)
+    ]
+
+
+def _sent_to_threads(handler: HTTPRouteHandler) -> list[str]:
+    callables = {
+        "handler": handler.fn,
+        "before_request": handler.resolve_before_request(),
+        **{f"guard {guard}": guard for guard in handler.resolve_guards()},
+        **{
+            f"dependency {key}": dep.dependency
+            for key, dep in handler.resolve_dependencies().items()
+        },
+    }
+    return [name for name, value in callables.items() if isinstance(value, AsyncCallable)]
+
+
+def test_no_guard_dependency_hook_or_handler_runs_in_a_thread(app):
+    handlers = _route_handlers(app)
+    assert len(handlers) >= 10
+    threaded = {handler.handler_name: _sent_to_threads(handler) for handler in handlers}
+    assert {name: found for name, found in threaded.items() if found} == {}
