@@ -15,7 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
 from commands.recurrence import next_due_date
-from persistence.domain import TaskNotFound, existing_task_id, utcnow
+from persistence.domain import (
+    PreconditionFailed,
+    TaskNotFound,
+    Versions,
+    existing_task_id,
+    utcnow,
+)
 from persistence.models import Task
 
 
@@ -30,9 +36,13 @@ async def create_task(session: AsyncSession, user_id: str, message: CreateTask) 
 
 
 async def replace_task(
-    session: AsyncSession, user_id: str, task_id: int, message: ReplaceTask
+    session: AsyncSession,
+    user_id: str,
+    task_id: int,
+    message: ReplaceTask,
+    if_match: Versions = None,
 ) -> Task:
-    task = await _load_for_update(session, user_id, task_id)
+    task = await _load_for_update(session, user_id, task_id, if_match)
     changed = _write(task, msgspec.structs.asdict(message))
     if "completed" in changed:
         _roll_over(session, task)
@@ -40,8 +50,14 @@ async def replace_task(
     return task
 
 
-async def patch_task(session: AsyncSession, user_id: str, task_id: int, message: PatchTask) -> Task:
-    task = await _load_for_update(session, user_id, task_id)
+async def patch_task(
+    session: AsyncSession,
+    user_id: str,
+    task_id: int,
+    message: PatchTask,
+    if_match: Versions = None,
+) -> Task:
+    task = await _load_for_update(session, user_id, task_id, if_match)
     changed = _write(task, message.changes())
     if "completed" in changed:
         _roll_over(session, task)
@@ -50,9 +66,13 @@ async def patch_task(session: AsyncSession, user_id: str, task_id: int, message:
 
 
 async def set_completion(
-    session: AsyncSession, user_id: str, task_id: int, message: SetCompletion
+    session: AsyncSession,
+    user_id: str,
+    task_id: int,
+    message: SetCompletion,
+    if_match: Versions = None,
 ) -> Task:
-    task = await _load_for_update(session, user_id, task_id)
+    task = await _load_for_update(session, user_id, task_id, if_match)
     completed = not task.completed if message.completed is UNSET else message.completed
     changed = _write(task, {"completed": completed})
     if "completed" in changed:
@@ -61,12 +81,16 @@ async def set_completion(
     return task
 
 
-async def delete_task(session: AsyncSession, user_id: str, task_id: int) -> None:
-    deleted = await session.scalar(
-        delete(Task).where(_owned_by(user_id, task_id)).returning(Task.id)
-    )
-    if deleted is None:
-        raise TaskNotFound(task_id)
+async def delete_task(
+    session: AsyncSession, user_id: str, task_id: int, if_match: Versions = None
+) -> None:
+    condition = _owned_by(user_id, task_id)
+    if if_match is not None:
+        condition = and_(condition, Task.version.in_(if_match))
+    deleted = await session.scalar(delete(Task).where(condition).returning(Task.id))
+    if deleted is None:  # say why: no such task, or it has moved on
+        await _load_for_update(session, user_id, task_id)
+        raise PreconditionFailed(task_id)
 
 
 # --- the steps ---------------------------------------------------------------------------------
@@ -76,10 +100,16 @@ def _owned_by(user_id: str, task_id: int) -> ColumnElement[bool]:
     return and_(Task.id == existing_task_id(task_id), Task.user_id == user_id)
 
 
-async def _load_for_update(session: AsyncSession, user_id: str, task_id: int) -> Task:
+async def _load_for_update(
+    session: AsyncSession, user_id: str, task_id: int, if_match: Versions = None
+) -> Task:
+    """The task, locked until the transaction ends, so checking `If-Match` and writing are one
+    step: of several writers naming the same version, exactly one gets through."""
     task = await session.scalar(select(Task).where(_owned_by(user_id, task_id)).with_for_update())
     if task is None:
         raise TaskNotFound(task_id)
+    if if_match is not None and task.version not in if_match:
+        raise PreconditionFailed(task_id)
     return task
 
 

@@ -6,7 +6,7 @@ HTTP edge maps them to statuses.
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -24,6 +24,8 @@ SEARCH_MAX = 200
 PAGE_MAX = 100
 PAGE_DEFAULT = 20
 TASK_ID_MAX = 2**63 - 1  # a PostgreSQL bigint; larger ids cannot exist
+IDEMPOTENCY_KEY_MAX = 255
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
 # --- enums ---------------------------------------------------------------------------------------
 
@@ -40,6 +42,9 @@ class Recurrence(StrEnum):
     WEEKLY = "weekly"
     MONTHLY = "monthly"
 
+
+# The versions an `If-Match` names; None when the request has none (any version will do).
+Versions = frozenset[int] | None
 
 # --- wire types ----------------------------------------------------------------------------------
 
@@ -65,6 +70,22 @@ class TaskNotFound(Exception):
     def __init__(self, task_id: int) -> None:
         super().__init__(f"Task {task_id} not found")
         self.task_id = task_id
+
+
+class PreconditionFailed(Exception):
+    """The task has moved on from every version the client named in `If-Match`."""
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"Task {task_id} has changed since it was read")
+        self.task_id = task_id
+
+
+class IdempotencyKeyReused(Exception):
+    """An `Idempotency-Key` came back with a different request body."""
+
+
+class RequestInFlight(Exception):
+    """The first request with this `Idempotency-Key` is still being processed."""
 
 
 # --- value rules ---------------------------------------------------------------------------------
@@ -133,6 +154,15 @@ FIELD_RULES: dict[str, Callable[[Any], Any]] = {
     "tags": clean_tags,
     "due_date": lambda moment: utc_instant("due_date", moment),
 }
+
+
+def clean_idempotency_key(key: str) -> str:
+    """1-255 visible ASCII characters, as RFC 9110 allows in a header value without quoting."""
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX or not all("!" <= c <= "~" for c in key):
+        raise InvalidField(
+            "Idempotency-Key", f"must be 1-{IDEMPOTENCY_KEY_MAX} visible ASCII characters"
+        )
+    return key
 
 
 def existing_task_id(task_id: int) -> int:

@@ -9,6 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from persistence.domain import (
     DESCRIPTION_MAX,
+    IDEMPOTENCY_KEY_MAX,
     TAG_MAX,
     TITLE_MAX,
     USER_ID_MAX,
@@ -67,3 +68,20 @@ sa.Index("ix_tasks_user_created", Task.user_id, Task.created_at.desc(), Task.id)
 sa.Index("ix_tasks_user_updated", Task.user_id, Task.updated_at.desc(), Task.id)
 sa.Index("ix_tasks_user_due", Task.user_id, Task.due_date)
 sa.Index("ix_tasks_tags", Task.tags, postgresql_using="gin")
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A create sent with an `Idempotency-Key`: the request's hash and the response it got,
+    kept for a day so a retry gets the same answer instead of a second task."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: str = Field(sa_column=sa.Column(sa.String(USER_ID_MAX), primary_key=True))
+    key: str = Field(sa_column=sa.Column(sa.String(IDEMPOTENCY_KEY_MAX), primary_key=True))
+    request_hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    # The response body exactly as first sent; empty until the create it belongs to commits.
+    response: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(nullable=False))
+
+
+sa.Index("ix_idempotency_keys_created", IdempotencyKey.created_at)

@@ -9,10 +9,13 @@ from typing import Any
 
 import httpx
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
 from litestar.plugins.problem_details import ProblemDetailsPlugin
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
 from litestar.types import Receive, Scope, Send
 from sqlalchemy.exc import DBAPIError
 
@@ -23,6 +26,8 @@ from service.controllers.health import health, ready
 from service.controllers.tasks import TaskController
 from service.embedded import with_local_defaults
 from service.errors import PROBLEM_DETAILS
+from service.housekeeping import keep_house
+from service.hygiene import hygiene
 from service.observability import access_log, configure_logging
 from service.openapi import openapi_config
 from service.settings import Settings
@@ -32,6 +37,7 @@ logger = logging.getLogger("taskapi")
 MAX_BODY_BYTES = 64 * 1024
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema"]
 MIGRATION_ATTEMPTS = 5
+RATE_LIMIT_STORE = "rate_limit"
 
 
 def _cors(settings: Settings) -> CORSConfig:
@@ -44,10 +50,32 @@ def _cors(settings: Settings) -> CORSConfig:
             "If-Match",
             "If-None-Match",
             "Idempotency-Key",
+            "Last-Event-ID",
         ],
-        expose_headers=["ETag", "Location", "Retry-After"],
+        expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
         max_age=600,
     )
+
+
+def _client_identity(request: Request) -> str:
+    """Budgets are per user on authenticated routes, per client address elsewhere."""
+    user = request.scope.get("user")
+    return f"user:{user}" if user else f"address:{get_remote_address(request)}"
+
+
+def _rate_limit(settings: Settings) -> RateLimitConfig:
+    return RateLimitConfig(
+        rate_limit=settings.rate_limit,  # type: ignore[arg-type]
+        identifier_for_request=_client_identity,
+        store=RATE_LIMIT_STORE,
+    )
+
+
+def _rate_limit_store(settings: Settings) -> MemoryStore | RedisStore:
+    """In process memory, or in Redis so that every instance draws on one budget per user."""
+    if settings.redis_url is None:
+        return MemoryStore()
+    return RedisStore.with_client(settings.redis_url, namespace="taskapi")
 
 
 async def _migrate(db: SQLAlchemyAsyncConfig) -> None:
@@ -64,11 +92,12 @@ async def _migrate(db: SQLAlchemyAsyncConfig) -> None:
 
 
 class TaskAPI(Litestar):
-    """The Litestar app, with the access log around everything it answers."""
+    """The Litestar app, with the access log and the headers every response carries around
+    everything it answers."""
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
-        self._logged = access_log(super().__call__)
+        self._logged = access_log(hygiene(super().__call__, config["cors_config"]))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._logged(scope, receive, send)
@@ -86,9 +115,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await _migrate(db)
-        async with httpx.AsyncClient() as client:
-            app.state.token_verifier = TokenVerifier.from_settings(settings, client)
-            yield
+        housekeeping = asyncio.create_task(
+            keep_house(db.get_engine(), settings.housekeeping_seconds)
+        )
+        try:
+            async with httpx.AsyncClient() as client:
+                app.state.token_verifier = TokenVerifier.from_settings(settings, client)
+                yield
+        finally:
+            housekeeping.cancel()
 
     return TaskAPI(
         route_handlers=[TaskController, health, ready],
@@ -96,7 +131,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SQLAlchemyPlugin(config=[db, read_config(db)]),
             ProblemDetailsPlugin(PROBLEM_DETAILS),
         ],
-        middleware=[DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS)],
+        # Authentication first, so that the rate limit knows whose budget a request draws on.
+        middleware=[
+            DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS),
+            _rate_limit(settings).middleware,
+        ],
+        stores={RATE_LIMIT_STORE: _rate_limit_store(settings)},
         logging_config=None,
         lifespan=[lifespan],
         cors_config=_cors(settings),

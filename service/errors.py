@@ -8,9 +8,16 @@ from typing import Any
 import msgspec
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
+from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
 
-from persistence.domain import InvalidField, TaskNotFound
+from persistence.domain import (
+    IdempotencyKeyReused,
+    InvalidField,
+    PreconditionFailed,
+    RequestInFlight,
+    TaskNotFound,
+)
 from service.auth import MissingToken
 from service.observability import current_request_id
 
@@ -78,9 +85,19 @@ def _from_http(exc: HTTPException) -> ProblemDetailsException:
         return problem(401, exc.detail, headers={"WWW-Authenticate": challenge})
     if exc.status_code == 400:  # Litestar's answer to unparseable input; the contract says 422
         return _validation_problem([_body_error(exc)])
+    if exc.status_code == 429:
+        return _from_rate_limit(exc)
+    if exc.status_code >= 500:  # a framework's own words stay in the log
+        return _from_unexpected(exc)
     status = HTTPStatus(exc.status_code)
     detail = exc.detail if exc.detail != status.phrase else status.description
     return problem(status, detail, headers=exc.headers)
+
+
+def _from_rate_limit(exc: HTTPException) -> ProblemDetailsException:
+    headers = dict(exc.headers or {})
+    headers["Retry-After"] = headers.get("RateLimit-Reset", "1")
+    return problem(429, "Too many requests; retry after the time given", headers=headers)
 
 
 def _from_invalid_field(exc: InvalidField) -> ProblemDetailsException:
@@ -91,6 +108,23 @@ def _from_not_found(exc: TaskNotFound) -> ProblemDetailsException:
     return problem(404, str(exc))
 
 
+def _from_precondition_failed(exc: PreconditionFailed) -> ProblemDetailsException:
+    return problem(412, str(exc))
+
+
+def _from_key_reused(_: IdempotencyKeyReused) -> ProblemDetailsException:
+    message = "was already used with a different request body"
+    return _validation_problem([{"field": "Idempotency-Key", "message": message}])
+
+
+def _from_in_flight(_: RequestInFlight) -> ProblemDetailsException:
+    return problem(
+        409,
+        "A request with this Idempotency-Key is still being processed; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _from_unavailable(exc: Exception) -> ProblemDetailsException:
     logger.warning(
         "database unavailable (request %s): %s", current_request_id(), type(exc).__name__
@@ -98,6 +132,15 @@ def _from_unavailable(exc: Exception) -> ProblemDetailsException:
     return problem(
         503,
         "The database is unavailable; retry shortly",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def _from_rate_limit_store_down(exc: Exception) -> ProblemDetailsException:
+    logger.warning("Redis unavailable (request %s): %s", current_request_id(), type(exc).__name__)
+    return problem(
+        503,
+        "The rate-limit store is unavailable; retry shortly",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 
@@ -113,11 +156,16 @@ PROBLEM_DETAILS = ProblemDetailsConfig(
         HTTPException: _from_http,
         InvalidField: _from_invalid_field,
         TaskNotFound: _from_not_found,
+        PreconditionFailed: _from_precondition_failed,
+        IdempotencyKeyReused: _from_key_reused,
+        RequestInFlight: _from_in_flight,
         # Connection-level failures (refused, timed out, dropped): the request may be retried.
         OSError: _from_unavailable,
         sa_exc.OperationalError: _from_unavailable,
         sa_exc.InterfaceError: _from_unavailable,
         sa_exc.TimeoutError: _from_unavailable,
+        redis_exc.ConnectionError: _from_rate_limit_store_down,
+        redis_exc.TimeoutError: _from_rate_limit_store_down,
         Exception: _from_unexpected,
     }
 )

@@ -25,10 +25,13 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _WHEN = {
+    304: "The task is still at the version named in `If-None-Match`",
     401: "Missing, malformed, expired or unverifiable token",
     403: "The path's user is not the token's user",
     404: "No such task for this user",
     413: "Request body over 64 KiB",
+    409: "A request with this `Idempotency-Key` is still being processed; retry shortly",
+    412: "The task has changed since the version named in `If-Match`",
     415: "Request body is not JSON",
     422: "Invalid body, field or query parameter; each bad field is named in `errors`",
 }
@@ -37,7 +40,7 @@ _WHEN = {
 def responses(*statuses: int) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(
-            data_container=Problem,
+            data_container=Problem if status >= 400 else None,
             description=_WHEN.get(status, HTTPStatus(status).phrase),
             media_type="application/problem+json",
             generate_examples=False,

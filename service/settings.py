@@ -1,6 +1,7 @@
 """The one settings object, read once from the environment (and a `.env` file)."""
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from dotenv import dotenv_values
 
 LOG_FORMATS = ("console", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+RATE_LIMIT_UNITS = ("second", "minute", "hour", "day")
+_RATE_LIMIT = re.compile(r"^\s*([1-9]\d{0,8})\s*/\s*([a-z]+)\s*$")
 
 
 class ConfigurationError(Exception):
@@ -18,6 +21,15 @@ class ConfigurationError(Exception):
 
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def _rate_limit(value: str) -> tuple[str, int]:
+    """`300/minute` -> ("minute", 300)."""
+    match = _RATE_LIMIT.match(value.lower())
+    if not match or match.group(2) not in RATE_LIMIT_UNITS:
+        units = "|".join(RATE_LIMIT_UNITS)
+        raise ConfigurationError(f"RATE_LIMIT must look like 300/minute (a count, then {units})")
+    return match.group(2), int(match.group(1))
 
 
 def _flag(value: str | None, *, default: bool) -> bool:
@@ -35,6 +47,10 @@ class Settings:
     jwt_audience: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ("http://localhost:3000",)
     auto_migrate: bool = True
+    rate_limit: tuple[str, int] = ("minute", 300)
+    redis_url: str | None = None
+    # How often expired idempotency keys are purged (not read from the environment).
+    housekeeping_seconds: float = 600.0
     log_level: str = "info"
     log_format: str = "console"
     data_dir: Path = Path(".data")
@@ -55,6 +71,8 @@ class Settings:
             jwt_audience=_split(env.get("JWT_AUDIENCE")) or from_auth_url,
             cors_origins=_split(env.get("CORS_ORIGINS")) or cls.cors_origins,
             auto_migrate=_flag(env.get("AUTO_MIGRATE"), default=True),
+            rate_limit=_rate_limit(env.get("RATE_LIMIT", "300/minute")),
+            redis_url=env.get("REDIS_URL"),
             log_level=env.get("LOG_LEVEL", "info").lower(),
             log_format=env.get("LOG_FORMAT", "console" if sys.stderr.isatty() else "json").lower(),
             data_dir=Path(env.get("DATA_DIR", ".data")),

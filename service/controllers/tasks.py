@@ -1,7 +1,9 @@
 """`/api/{user_id}/tasks`: writes go to command handlers, reads to query handlers."""
 
+import hashlib
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
@@ -9,10 +11,19 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.params import (
+    Body,
+    FromPath,
+    FromQuery,
+    HeaderParameter,
+    JSONBody,
+    PathParameter,
+    QueryParameter,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands import handlers as commands
+from commands import idempotency
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
 from persistence.domain import (
     PAGE_DEFAULT,
@@ -22,11 +33,13 @@ from persistence.domain import (
     TASK_ID_MAX,
     Priority,
     TaskNotFound,
+    clean_idempotency_key,
     parse_instant,
 )
 from queries import handlers as queries
 from queries.messages import ListTasks, Order, SortKey, Status
 from queries.views import TaskPage, TaskStats, TaskView
+from service.etags import etag, still_current, versions_named
 from service.json_body import strict_json_body
 from service.openapi import responses
 
@@ -35,6 +48,8 @@ ME = "me"
 
 async def path_user_is_token_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """Guard: `{user_id}` must be the token's subject or `me`."""
+    if connection.scope["method"] == "OPTIONS":  # answered with `Allow`, no token needed
+        return
     if connection.path_params["user_id"] not in (ME, connection.user):
         raise PermissionDeniedException("This path belongs to another user")
 
@@ -55,7 +70,14 @@ async def acting_user(request: Request, user_id: FromPath[str]) -> str:
 
 
 def with_etag(task: TaskView) -> Response[TaskView]:
-    return Response(task, headers={"ETag": f'"{task.version}"'})
+    return Response(task, headers={"ETag": etag(task.version)})
+
+
+def created(request: Request, task: TaskView) -> Response[TaskView]:
+    location = f"{request.url.path.rstrip('/')}/{task.id}"
+    return Response(
+        task, status_code=201, headers={"Location": location, "ETag": etag(task.version)}
+    )
 
 
 ETAG = ResponseHeader(
@@ -69,6 +91,43 @@ TaskId = Annotated[int, PathParameter(description="The task's id")]
 Instant = Annotated[
     str | None,
     QueryParameter(description="RFC 3339, with an offset", schema_extra={"format": "date-time"}),
+]
+
+
+async def _create_once(
+    session: AsyncSession, owner: str, message: CreateTask, key: str
+) -> TaskView:
+    """The task this key first created, or a new one, remembered under the key."""
+    request_hash = hashlib.sha256(msgspec.json.encode(message)).digest()
+    replay = await idempotency.claim_key(session, owner, key, request_hash)
+    if replay is not None:
+        return msgspec.json.decode(replay, type=TaskView)
+    task = TaskView.of(await commands.create_task(session, owner, message))
+    await idempotency.store_response(session, owner, key, msgspec.json.encode(task))
+    return task
+
+
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        description='Write only if the task is still at this version (its ETag, e.g. `"3"`); '
+        "412 otherwise",
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-None-Match", description="304 with no body if the task is still at this ETag"
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="1-255 visible characters. A retry with the same key and body within 24 "
+        "hours gets the first response and creates nothing.",
+    ),
 ]
 Session = NamedDependency[AsyncSession]
 Owner = NamedDependency[str]
@@ -130,8 +189,8 @@ class TaskController(Controller):
         "/",
         operation_id="createTask",
         summary="Create a task",
-        response_headers=[LOCATION],
-        responses=responses(401, 403, 413, 415, 422),
+        response_headers=[LOCATION, ETAG],
+        responses=responses(401, 403, 409, 413, 415, 422),
     )
     async def create_task(
         self,
@@ -139,10 +198,14 @@ class TaskController(Controller):
         db_session: Session,
         owner: Owner,
         data: Annotated[CreateTask, Body(examples=[Example(value={"title": "Buy milk"})])],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[TaskView]:
-        task = TaskView.of(await commands.create_task(db_session, owner, data))
-        location = f"{request.url.path.rstrip('/')}/{task.id}"
-        return Response(task, status_code=201, headers={"Location": location})
+        if idempotency_key is None:
+            task = TaskView.of(await commands.create_task(db_session, owner, data))
+        else:
+            key = clean_idempotency_key(idempotency_key)
+            task = await _create_once(db_session, owner, data, key)
+        return created(request, task)
 
     @get(
         "/stats",
@@ -158,36 +221,57 @@ class TaskController(Controller):
         operation_id="getTask",
         summary="Get one task",
         response_headers=[ETAG],
-        responses=responses(401, 403, 404),
+        responses=responses(304, 401, 403, 404),
     )
     async def get_task(
-        self, read_session: Session, owner: Owner, task_id: TaskId
+        self,
+        read_session: Session,
+        owner: Owner,
+        task_id: TaskId,
+        if_none_match: IfNoneMatch = None,
     ) -> Response[TaskView]:
-        return with_etag(await queries.get_task(read_session, owner, task_id))
+        task = await queries.get_task(read_session, owner, task_id)
+        if still_current(if_none_match, task.version):
+            return Response(None, status_code=304, headers={"ETag": etag(task.version)})
+        return with_etag(task)
 
     @put(
         "/{task_id:int}",
         operation_id="replaceTask",
         summary="Replace the editable fields; a field left out takes its default",
         response_headers=[ETAG],
-        responses=responses(401, 403, 404, 413, 415, 422),
+        responses=responses(401, 403, 404, 412, 413, 415, 422),
     )
     async def replace_task(
-        self, db_session: Session, owner: Owner, task_id: TaskId, data: JSONBody[ReplaceTask]
+        self,
+        db_session: Session,
+        owner: Owner,
+        task_id: TaskId,
+        data: JSONBody[ReplaceTask],
+        if_match: IfMatch = None,
     ) -> Response[TaskView]:
-        return with_etag(TaskView.of(await commands.replace_task(db_session, owner, task_id, data)))
+        versions = versions_named(if_match)
+        task = await commands.replace_task(db_session, owner, task_id, data, versions)
+        return with_etag(TaskView.of(task))
 
     @patch(
         "/{task_id:int}",
         operation_id="patchTask",
         summary="Change the fields sent (JSON merge patch); null clears a nullable field",
         response_headers=[ETAG],
-        responses=responses(401, 403, 404, 413, 415, 422),
+        responses=responses(401, 403, 404, 412, 413, 415, 422),
     )
     async def patch_task(
-        self, db_session: Session, owner: Owner, task_id: TaskId, data: JSONBody[PatchTask]
+        self,
+        db_session: Session,
+        owner: Owner,
+        task_id: TaskId,
+        data: JSONBody[PatchTask],
+        if_match: IfMatch = None,
     ) -> Response[TaskView]:
-        return with_etag(TaskView.of(await commands.patch_task(db_session, owner, task_id, data)))
+        versions = versions_named(if_match)
+        task = await commands.patch_task(db_session, owner, task_id, data, versions)
+        return with_etag(TaskView.of(task))
 
     @patch(
         "/{task_id:int}/complete",
@@ -195,7 +279,7 @@ class TaskController(Controller):
         summary='Toggle completion, or set it with {"completed": true|false}',
         description="Completing a recurring task that has a due date creates its next occurrence.",
         response_headers=[ETAG],
-        responses=responses(401, 403, 404, 415, 422),
+        responses=responses(401, 403, 404, 412, 415, 422),
     )
     async def complete_task(
         self,
@@ -203,17 +287,19 @@ class TaskController(Controller):
         owner: Owner,
         task_id: TaskId,
         data: JSONBody[SetCompletion | None] = None,
+        if_match: IfMatch = None,
     ) -> Response[TaskView]:
-        message = data or SetCompletion()
-        return with_etag(
-            TaskView.of(await commands.set_completion(db_session, owner, task_id, message))
-        )
+        message, versions = data or SetCompletion(), versions_named(if_match)
+        task = await commands.set_completion(db_session, owner, task_id, message, versions)
+        return with_etag(TaskView.of(task))
 
     @delete(
         "/{task_id:int}",
         operation_id="deleteTask",
         summary="Delete a task",
-        responses=responses(401, 403, 404),
+        responses=responses(401, 403, 404, 412),
     )
-    async def delete_task(self, db_session: Session, owner: Owner, task_id: TaskId) -> None:
-        await commands.delete_task(db_session, owner, task_id)
+    async def delete_task(
+        self, db_session: Session, owner: Owner, task_id: TaskId, if_match: IfMatch = None
+    ) -> None:
+        await commands.delete_task(db_session, owner, task_id, versions_named(if_match))

@@ -1,0 +1,67 @@
+"""Headers every response carries, and CORS preflights refused with a problem body.
+
+Litestar answers a refused preflight with a plain-text 400; the contract wants a 403 problem,
+so a preflight that names an origin, method or header the CORS policy does not allow is
+answered here, before Litestar sees it. Allowed ones go on to Litestar's CORS handling.
+"""
+
+import msgspec
+from litestar.config.cors import CORSConfig
+from litestar.constants import DEFAULT_ALLOWED_CORS_HEADERS
+from litestar.datastructures import Headers, MutableScopeHeaders
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+_ALWAYS = {"X-Content-Type-Options": "nosniff"}
+_TASK_DATA = {"Cache-Control": "no-store"}  # tasks are personal: no cache keeps a copy
+_TASK_DATA_PREFIX = "/api/"
+
+
+def _preflight_refusal(cors: CORSConfig, scope: Scope) -> str | None:
+    """Why a preflight is refused, or None when the policy allows it (or it is no preflight:
+    an `OPTIONS` without `Origin` just gets `Allow`)."""
+    headers = Headers.from_scope(scope)
+    if "origin" not in headers:
+        return None
+    if not cors.is_origin_allowed(headers["origin"]):
+        return "This origin is not allowed"
+    method = headers.get("access-control-request-method")
+    if method and not cors.is_allow_all_methods and method not in cors.allow_methods:
+        return f"The method {method} is not allowed"
+    allowed = {name.lower() for name in (*cors.allow_headers, *DEFAULT_ALLOWED_CORS_HEADERS)}
+    requested = headers.get("access-control-request-headers", "").split(",")
+    refused = [name.strip() for name in requested if name.strip().lower() not in allowed]
+    if refused and not cors.is_allow_all_headers:
+        return f"The headers {', '.join(refused)} are not allowed"
+    return None
+
+
+async def _send_forbidden(send: Send, detail: str) -> None:
+    body = msgspec.json.encode(
+        {"type": "about:blank", "title": "Forbidden", "status": 403, "detail": detail}
+    )
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def hygiene(app: ASGIApp, cors: CORSConfig) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        extra = _ALWAYS | (_TASK_DATA if scope["path"].startswith(_TASK_DATA_PREFIX) else {})
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableScopeHeaders.from_message(message).update(extra)
+            await send(message)
+
+        if scope["method"] == "OPTIONS" and (reason := _preflight_refusal(cors, scope)):
+            await _send_forbidden(send_with_headers, reason)
+            return
+        await app(scope, receive, send_with_headers)
+
+    return middleware
