@@ -1,5 +1,7 @@
 """Shared fixtures: one real PostgreSQL per test session, an app, and tokens.
 
+Fixtures only: the functions and constants tests import by name are in `tests/helpers.py`.
+
 `TEST_DATABASE_URL` picks the database (e.g. the machine's `postgresql://postgres@127.0.0.1/test`);
 without it an embedded PostgreSQL is started under `.data/test-postgres`. The schema is rebuilt
 from the Alembic revisions once per session. Tests isolate themselves by unique user ids
@@ -7,12 +9,8 @@ from the Alembic revisions once per session. Tests isolate themselves by unique 
 """
 
 import os
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
-import jwt
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -24,9 +22,7 @@ from persistence.migrate import upgrade_to_head
 from service.app import create_app
 from service.embedded import start_postgres
 from service.settings import Settings
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+from tests.helpers import PROJECT_ROOT, TEST_SECRET, bearer, other_user
 
 
 @pytest.fixture(scope="session")
@@ -65,22 +61,8 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture
 def user() -> str:
-    """A fresh user id (Better Auth ids are 32-character strings)."""
-    return uuid.uuid4().hex
-
-
-def make_token(
-    sub: str | None, *, secret: str = TEST_SECRET, ttl: int = 300, **claims: object
-) -> str:
-    now = int(time.time())
-    payload: dict[str, object] = {"iat": now, "exp": now + ttl, **claims}
-    if sub is not None:
-        payload["sub"] = sub
-    return jwt.encode(payload, secret, algorithm="HS256")
-
-
-def bearer(sub: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {make_token(sub)}"}
+    """The test's own user: a fresh id no other test shares."""
+    return other_user()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.auth import InvalidToken, JWKSCache, TokenVerifier
-from tests.conftest import TEST_SECRET, make_token
+from tests.helpers import TEST_SECRET, make_token
 
 ISSUER = "https://auth.example.test"
 

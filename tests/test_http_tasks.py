@@ -1,13 +1,12 @@
 """Every task route over HTTP, with every status code the contract lists for it."""
 
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
 
 import pytest
 
+from tests.helpers import SINGLE_TASK_ROUTES, assert_problem, error_fields
+
 MAX_BODY_BYTES = 64 * 1024
-LEAK_MARKERS = ("traceback", "asyncpg", "sqlalchemy", 'file "', "select ", "insert into")
-PROBLEM_JSON = "application/problem+json"
 DEFAULTS = {
     "description": None,
     "completed": False,
@@ -17,30 +16,6 @@ DEFAULTS = {
     "due_date": None,
     "recurrence": "none",
 }
-
-
-def assert_problem(response, status: int) -> dict:
-    """An RFC 9457 body for `status` that leaks nothing from the inside."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert body["title"] == HTTPStatus(status).phrase
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    text = response.text.lower()
-    assert not [marker for marker in LEAK_MARKERS if marker in text], response.text
-    return body
-
-
-def error_fields(response) -> list[str]:
-    body = assert_problem(response, 422)
-    assert body["errors"], body
-    for error in body["errors"]:
-        assert set(error) == {"field", "message"}
-        assert error["message"]
-    return [error["field"] for error in body["errors"]]
 
 
 def ids(response) -> list[int]:
@@ -458,16 +433,10 @@ async def test_list_pages_cover_every_task_once(client, tasks_url, headers, seed
 
 # --- 404 ----------------------------------------------------------------------------------
 
-SINGLE_TASK_ROUTES = [
-    ("GET", "", None),
-    ("PUT", "", {"title": "x"}),
-    ("PATCH", "", {"title": "x"}),
-    ("DELETE", "", None),
-    ("PATCH", "/complete", None),
-]
 
-
-@pytest.mark.parametrize(("method", "suffix", "body"), SINGLE_TASK_ROUTES)
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"), SINGLE_TASK_ROUTES.values(), ids=SINGLE_TASK_ROUTES.keys()
+)
 @pytest.mark.parametrize("task_id", ["9223372036854775807", "0", "-1", "9" * 30, "abc", "1.5"])
 async def test_unknown_task_id_is_404(client, tasks_url, headers, method, suffix, body, task_id):
     response = await client.request(

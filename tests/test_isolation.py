@@ -1,31 +1,22 @@
 """Two users, alice and bob: neither can see, touch or even detect the other's tasks."""
 
-import uuid
-
 import pytest
 
-from tests.conftest import bearer
+from tests.helpers import SINGLE_TASK_ROUTES, assert_problem, bearer, other_user
 
-# (method, path after the task id, body): every route that names one task
-SINGLE_TASK_ROUTES = [
-    ("GET", "", None),
-    ("PUT", "", {"title": "bob was here"}),
-    ("PATCH", "", {"title": "bob was here"}),
-    ("PATCH", "/complete", None),
-    ("PATCH", "/complete", {"completed": True}),
-    ("DELETE", "", None),
-]
-ROUTE_IDS = ["get", "put", "patch", "complete-toggle", "complete-set", "delete"]
+ROUTES = pytest.mark.parametrize(
+    ("method", "suffix", "body"), SINGLE_TASK_ROUTES.values(), ids=SINGLE_TASK_ROUTES.keys()
+)
 
 
 @pytest.fixture
 def alice() -> str:
-    return uuid.uuid4().hex
+    return other_user()
 
 
 @pytest.fixture
 def bob() -> str:
-    return uuid.uuid4().hex
+    return other_user()
 
 
 @pytest.fixture
@@ -53,9 +44,7 @@ async def alice_sees(client, alice) -> list[dict]:
 
 
 def assert_404_without_a_trace_of(response, task: dict) -> None:
-    assert response.status_code == 404, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["status"] == 404
+    assert_problem(response, 404)
     for field in ("title", "description", "user_id"):
         assert task[field] not in response.text
 
@@ -63,7 +52,7 @@ def assert_404_without_a_trace_of(response, task: dict) -> None:
 # --- bob on his own path, naming alice's task ---------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "suffix", "body"), SINGLE_TASK_ROUTES, ids=ROUTE_IDS)
+@ROUTES
 @pytest.mark.parametrize("bob_path", ["bob", "me"])
 async def test_bob_cannot_reach_alices_task_on_any_route(
     client, alice, bob, alice_task, method, suffix, body, bob_path
@@ -77,7 +66,7 @@ async def test_bob_cannot_reach_alices_task_on_any_route(
     assert await alice_sees(client, alice) == [alice_task]
 
 
-@pytest.mark.parametrize(("method", "suffix", "body"), SINGLE_TASK_ROUTES, ids=ROUTE_IDS)
+@ROUTES
 async def test_alices_task_looks_to_bob_exactly_like_a_missing_one(
     client, alice, bob, alice_task, method, suffix, body
 ):
@@ -138,10 +127,10 @@ async def test_bobs_stats_do_not_count_alices_tasks(client, alice, bob, alice_ta
         ("GET", "", None),
         ("POST", "", {"title": "planted by bob"}),
         ("GET", "/stats", None),
-        *[(method, "/{id}" + suffix, body) for method, suffix, body in SINGLE_TASK_ROUTES],
+        *[(method, "/{id}" + suffix, body) for method, suffix, body in SINGLE_TASK_ROUTES.values()],
         ("GET", "/9223372036854775807", None),
     ],
-    ids=["list", "create", "stats", *ROUTE_IDS, "get-missing"],
+    ids=["list", "create", "stats", *SINGLE_TASK_ROUTES, "get-missing"],
 )
 async def test_bob_on_alices_path_is_403_on_every_route(
     client, alice, bob, alice_task, method, suffix, body
@@ -150,9 +139,7 @@ async def test_bob_on_alices_path_is_403_on_every_route(
 
     response = await client.request(method, url, json=body, headers=bearer(bob))
 
-    assert response.status_code == 403, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["status"] == 403
+    assert_problem(response, 403)
     assert alice_task["title"] not in response.text
     assert await alice_sees(client, alice) == [alice_task]
 

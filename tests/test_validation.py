@@ -1,8 +1,8 @@
 """The Task field rules, one by one, at each boundary and one step past it."""
 
-from http import HTTPStatus
-
 import pytest
+
+from tests.helpers import error_fields
 
 SERVER_OWNED = {
     "id": 1,
@@ -12,23 +12,6 @@ SERVER_OWNED = {
     "completed_at": "2030-01-01T00:00:00Z",
     "version": 7,
 }
-LEAK_MARKERS = ("traceback", "asyncpg", "sqlalchemy", 'file "', "select ", "insert into")
-
-
-def error_fields(response) -> list[str]:
-    """The fields a 422 problem names, after checking the problem's shape."""
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == 422
-    assert body["title"] == HTTPStatus.UNPROCESSABLE_ENTITY.phrase
-    assert body["type"]
-    assert body["detail"]
-    assert body["errors"]
-    assert all(set(error) == {"field", "message"} and error["message"] for error in body["errors"])
-    text = response.text.lower()
-    assert not [marker for marker in LEAK_MARKERS if marker in text], response.text
-    return [error["field"] for error in body["errors"]]
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import pytest
 
 from service.app import create_app
 from tests.browser.harness import cors_probe_page, find_chromium, run_page, serve_page
-from tests.conftest import make_token
-from tests.live_server import live_server
+from tests.helpers import live_server, make_token
 
 pytestmark = pytest.mark.skipif(
     find_chromium() is None and os.environ.get("CI") != "true",

@@ -18,7 +18,6 @@ import os
 import queue
 import secrets
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+
+from tests.helpers import free_port
 
 NODE_PROJECT_DIR: Path = Path(__file__).resolve().parent / "better_auth"
 """The Node project holding ``server.mjs``, ``package.json`` and ``package-lock.json``."""
@@ -94,13 +95,6 @@ def install_node_packages(folder: Path) -> None:
             (folder / "node_modules" / ".package-lock.json").touch()
         finally:
             fcntl.flock(guard, fcntl.LOCK_UN)
-
-
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -198,7 +192,7 @@ def run_better_auth(
     if node is None:
         raise BetterAuthFixtureError("node was not found on PATH; Node.js 20+ is required")
     workdir.mkdir(parents=True, exist_ok=True)
-    port = _free_loopback_port()
+    port = free_port()
     db_path = workdir / f"better-auth-{port}-{secrets.token_hex(4)}.sqlite"
     log_path = workdir / f"better-auth-{port}.log"
     # Drop inherited Better Auth settings, and TEST / NODE_ENV=test: in test mode Better Auth

@@ -1,0 +1,125 @@
+"""What several test modules need: user ids, tokens, problem-body checks, route tables, ports.
+
+Fixtures live in `conftest.py`; plain functions and constants live here, so that a test module
+imports them by name and never imports `conftest`.
+"""
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http import HTTPStatus
+from pathlib import Path
+
+import jwt
+import uvicorn
+from litestar import Litestar
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# --- users and tokens -------------------------------------------------------------------------
+
+TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+def other_user() -> str:
+    """A fresh user id, shared with no other test (Better Auth ids are 32-character strings)."""
+    return uuid.uuid4().hex
+
+
+def make_token(
+    sub: str | None, *, secret: str = TEST_SECRET, ttl: int = 300, **claims: object
+) -> str:
+    """An HS256 token for `sub` (none when `sub` is None), valid for `ttl` seconds from now."""
+    now = int(time.time())
+    payload: dict[str, object] = {"iat": now, "exp": now + ttl, **claims}
+    if sub is not None:
+        payload["sub"] = sub
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def bearer(sub: str) -> dict[str, str]:
+    """Request headers that sign in as `sub`."""
+    return {"Authorization": f"Bearer {make_token(sub)}"}
+
+
+# --- problem bodies ---------------------------------------------------------------------------
+
+PROBLEM_JSON = "application/problem+json"
+# Text that must never reach a client: a stack trace, a driver's or the ORM's name, SQL.
+LEAK_MARKERS = ("traceback", "asyncpg", "sqlalchemy", 'file "', "select ", "insert into")
+
+
+def assert_no_leak(text: str) -> None:
+    lowered = text.lower()
+    assert not [marker for marker in LEAK_MARKERS if marker in lowered], text
+
+
+def assert_problem(response, status: int) -> dict:
+    """An RFC 9457 body for `status` that leaks nothing from the inside; returns the body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= body.keys()
+    assert body["type"]
+    assert body["status"] == status
+    assert body["title"] == HTTPStatus(status).phrase
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    assert_no_leak(response.text)
+    return body
+
+
+def error_fields(response) -> list[str]:
+    """The fields a 422 problem names, in order, after checking the problem's shape."""
+    body = assert_problem(response, 422)
+    assert body["errors"], body
+    for error in body["errors"]:
+        assert set(error) == {"field", "message"}
+        assert error["message"]
+    return [error["field"] for error in body["errors"]]
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+# Every route that names one task: (method, path after the task id, body), by test id.
+SINGLE_TASK_ROUTES = {
+    "get": ("GET", "", None),
+    "put": ("PUT", "", {"title": "changed"}),
+    "patch": ("PATCH", "", {"title": "changed"}),
+    "complete-toggle": ("PATCH", "/complete", None),
+    "complete-set": ("PATCH", "/complete", {"completed": True}),
+    "delete": ("DELETE", "", None),
+}
+
+# --- servers on loopback ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def live_server(app: Litestar) -> Iterator[str]:
+    """Serve `app` on a real loopback socket from a background thread, for clients that cannot
+    use the in-process test client (a browser, another process); yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
