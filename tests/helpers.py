@@ -5,6 +5,7 @@ imports them by name and never imports `conftest`.
 """
 
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ import uvicorn
 from litestar import Litestar
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TASKAPI = str(Path(sys.executable).parent / "taskapi")  # the installed command line
 
 # --- users and tokens -------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ development secret, `taskapi token`, and data that survives a restart."""
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,9 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import PROJECT_ROOT, free_port
+from tests.helpers import PROJECT_ROOT, TASKAPI, free_port
 
-TASKAPI = str(Path(sys.executable).parent / "taskapi")
 STARTUP_SECONDS = 90
 
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -21,6 +20,7 @@ from persistence.database import make_engine
 from persistence.migrate import MIGRATION_LOCK_ID, alembic_config
 from service.app import create_app
 from service.settings import Settings
+from tests.helpers import TASKAPI
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -114,7 +114,7 @@ async def test_downgrade_to_base_and_back(database_url):
 
 def test_the_cli_applies_migrations_to_an_empty_database(empty_database):
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "taskapi"), "database", "upgrade", "--no-prompt"],
+        [TASKAPI, "database", "upgrade", "--no-prompt"],
         env=os.environ | {"DATABASE_URL": empty_database, "JWT_SECRET": "cli-test"},
         capture_output=True,
         text=True,

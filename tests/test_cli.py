@@ -1,0 +1,82 @@
+"""The `taskapi` command: `token` mints development tokens, `run` refuses to start open."""
+
+import os
+import subprocess
+
+import jwt
+import pytest
+from click.testing import CliRunner
+
+from service.cli import token
+from tests.helpers import TASKAPI, TEST_SECRET
+
+
+def test_the_cli_refuses_to_start_open_and_says_what_to_set(tmp_path):
+    result = subprocess.run(
+        [TASKAPI, "run"],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "DATABASE_URL": "postgresql://u@127.0.0.1:1/d"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "refusing to start" in result.stderr
+    assert "BETTER_AUTH_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_token_command_mints_a_token_the_api_accepts(monkeypatch):
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
+    result = CliRunner().invoke(token, ["--sub", "alice", "--ttl", "15m"])
+    assert result.exit_code == 0, result.output
+    claims = jwt.decode(result.output.strip(), TEST_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "alice"
+    assert claims["exp"] - claims["iat"] == 900
+
+
+def test_token_command_uses_the_development_secret_without_a_database(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name in ("JWT_SECRET", "BETTER_AUTH_SECRET", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(token, ["--sub", "bob"])
+    assert result.exit_code == 0, result.output
+    secret = (tmp_path / ".data" / "jwt-secret").read_text().strip()
+    assert jwt.decode(result.output.strip(), secret, algorithms=["HS256"])["sub"] == "bob"
+
+
+def test_token_command_starts_no_database(tmp_path):
+    env = {"PATH": os.environ["PATH"]}
+    result = subprocess.run(
+        [TASKAPI, "token", "--sub", "bob"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".data" / "jwt-secret").exists()
+    assert not (tmp_path / ".data" / "postgres").exists()
+
+
+def test_token_command_refuses_when_tokens_come_from_better_auth(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name in ("JWT_SECRET", "BETTER_AUTH_SECRET", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BETTER_AUTH_URL", "https://auth.example.test")
+    result = CliRunner().invoke(token, ["--sub", "bob"])
+    assert result.exit_code != 0
+    assert "Better Auth" in result.output
+
+
+def test_token_command_refuses_without_a_secret_for_a_real_database(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    monkeypatch.delenv("BETTER_AUTH_SECRET", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/d")
+    result = CliRunner().invoke(token, ["--sub", "bob"])
+    assert result.exit_code != 0
+    assert "JWT_SECRET" in result.output
+
+
+@pytest.mark.parametrize("ttl", ["0", "-5", "soon", "5y"])
+def test_token_command_rejects_bad_lifetimes(monkeypatch, ttl):
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
+    assert CliRunner().invoke(token, ["--sub", "a", "--ttl", ttl]).exit_code == 2
