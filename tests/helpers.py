@@ -18,6 +18,9 @@ import jwt
 import uvicorn
 from litestar import Litestar
 
+from persistence.models import Priority, Recurrence
+from queries.views import TaskView
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TASKAPI = str(Path(sys.executable).parent / "taskapi")  # the installed command line
 
@@ -45,6 +48,27 @@ def make_token(
 def bearer(sub: str) -> dict[str, str]:
     """Request headers that sign in as `sub`."""
     return {"Authorization": f"Bearer {make_token(sub)}"}
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+# What a task holds for every field a create or a replace leaves out.
+TASK_DEFAULTS = {
+    "description": None,
+    "completed": False,
+    "completed_at": None,
+    "priority": Priority.MEDIUM,
+    "tags": [],
+    "due_date": None,
+    "recurrence": Recurrence.NONE,
+}
+
+
+def new_task_view(task: object, **fields: object) -> TaskView:
+    """What reading a task made just now should give: the id and timestamps the server chose
+    for `task`, version 1, the defaults, then `fields` (which must name the owner and title)."""
+    chosen = {name: getattr(task, name) for name in ("id", "created_at", "updated_at")}
+    return TaskView(**chosen, version=1, **(TASK_DEFAULTS | fields))
 
 
 # --- problem bodies ---------------------------------------------------------------------------
@@ -82,6 +106,28 @@ def error_fields(response) -> list[str]:
         assert set(error) == {"field", "message"}
         assert error["message"]
     return [error["field"] for error in body["errors"]]
+
+
+def stats_body(
+    *,
+    total: int = 0,
+    completed: int = 0,
+    pending: int = 0,
+    overdue: int = 0,
+    due_today: int = 0,
+    low: int = 0,
+    medium: int = 0,
+    high: int = 0,
+) -> dict:
+    """The JSON body of `GET /api/{user}/tasks/stats` with these counts (any left out are 0)."""
+    return {
+        "total": total,
+        "completed": completed,
+        "pending": pending,
+        "overdue": overdue,
+        "due_today": due_today,
+        "by_priority": {"low": low, "medium": medium, "high": high},
+    }
 
 
 # --- routes -----------------------------------------------------------------------------------

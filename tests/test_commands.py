@@ -1,6 +1,5 @@
 """Command handlers and write-side messages, against a real PostgreSQL in a rolled-back session."""
 
-import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
@@ -13,6 +12,8 @@ from commands.recurrence import next_due_date
 from persistence.domain import InvalidField, Priority, Recurrence, TaskNotFound
 from persistence.models import Task
 from queries.handlers import get_task
+from queries.views import TaskView
+from tests.helpers import TASK_DEFAULTS, new_task_view, other_user
 
 PLUS_2 = timezone(timedelta(hours=2))
 BAD_IDS = [0, -1, 2**63]
@@ -24,27 +25,14 @@ async def tasks_of(session, user_id: str) -> list[Task]:
     return list(result)
 
 
-def other_user() -> str:
-    return uuid.uuid4().hex
-
-
 # --- create -------------------------------------------------------------------------------------
 
 
 async def test_create_applies_defaults(session, user):
     task = await create_task(session, user, CreateTask(title="x"))
 
-    assert task.id is not None
-    assert task.user_id == user
-    assert task.title == "x"
-    assert task.description is None
-    assert task.completed is False
-    assert task.completed_at is None
-    assert task.priority is Priority.MEDIUM
-    assert task.tags == []
-    assert task.due_date is None
-    assert task.recurrence is Recurrence.NONE
-    assert task.version == 1
+    assert isinstance(task.id, int)
+    assert TaskView.of(task) == new_task_view(task, user_id=user, title="x")
     assert task.created_at.utcoffset() == timedelta(0)
     assert timedelta(0) <= task.updated_at - task.created_at < timedelta(seconds=1)
 
@@ -61,13 +49,16 @@ async def test_create_stores_every_field_given(session, user):
     )
     task = await create_task(session, user, message)
 
-    stored = await get_task(session, user, task.id)
-    assert stored.title == "Buy milk"
-    assert stored.description == "two litres"
-    assert stored.priority is Priority.HIGH
-    assert stored.tags == ["home"]
-    assert stored.due_date == due
-    assert stored.recurrence is Recurrence.WEEKLY
+    assert await get_task(session, user, task.id) == new_task_view(
+        task,
+        user_id=user,
+        title="Buy milk",
+        description="two litres",
+        priority=Priority.HIGH,
+        tags=["home"],
+        due_date=due,
+        recurrence=Recurrence.WEEKLY,
+    )
 
 
 async def test_create_trims_title(session, user):
@@ -122,16 +113,13 @@ async def test_replace_resets_fields_left_out_to_defaults(session, user):
             recurrence=Recurrence.DAILY,
         ),
     )
+    before = TaskView.of(task)
+
     replaced = await replace_task(session, user, task.id, ReplaceTask(title="new"))
 
-    assert replaced.id == task.id
-    assert replaced.title == "new"
-    assert replaced.description is None
-    assert replaced.priority is Priority.MEDIUM
-    assert replaced.tags == []
-    assert replaced.due_date is None
-    assert replaced.recurrence is Recurrence.NONE
-    assert replaced.completed is False
+    assert TaskView.of(replaced) == msgspec.structs.replace(
+        before, title="new", **TASK_DEFAULTS, version=2, updated_at=replaced.updated_at
+    )
 
 
 async def test_replace_bumps_version_and_moves_updated_at(session, user):
@@ -179,16 +167,13 @@ async def test_patch_changes_only_fields_sent(session, user):
         user,
         CreateTask(title="x", description="d", priority=Priority.LOW, tags=["a"], due_date=due),
     )
+    before = TaskView.of(task)
+
     patched = await patch_task(session, user, task.id, PatchTask(priority=Priority.HIGH))
 
-    assert patched.priority is Priority.HIGH
-    assert patched.title == "x"
-    assert patched.description == "d"
-    assert patched.tags == ["a"]
-    assert patched.due_date == due
-    assert patched.completed is False
-    assert patched.recurrence is Recurrence.NONE
-    assert patched.version == 2
+    assert TaskView.of(patched) == msgspec.structs.replace(
+        before, priority=Priority.HIGH, version=2, updated_at=patched.updated_at
+    )
 
 
 async def test_patch_normalises_title_tags_and_due_date(session, user):
@@ -358,23 +343,19 @@ async def test_completing_recurring_task_creates_next_occurrence(
     )
     await set_completion(session, user, task.id, SetCompletion())
 
-    tasks = await tasks_of(session, user)
-    assert len(tasks) == 2
-    original, follow_up = tasks
-    assert original.id == task.id
-    assert original.completed is True
-    assert original.due_date == due
+    original, follow_up = await tasks_of(session, user)
+    assert (original.id, original.completed, original.due_date) == (task.id, True, due)
     assert follow_up.id != task.id
-    assert follow_up.user_id == user
-    assert follow_up.title == "water plants"
-    assert follow_up.description == "all of them"
-    assert follow_up.priority is Priority.HIGH
-    assert follow_up.tags == ["home", "garden"]
-    assert follow_up.recurrence is recurrence
-    assert follow_up.due_date == expected
-    assert follow_up.completed is False
-    assert follow_up.completed_at is None
-    assert follow_up.version == 1
+    assert TaskView.of(follow_up) == new_task_view(
+        follow_up,
+        user_id=user,
+        title="water plants",
+        description="all of them",
+        priority=Priority.HIGH,
+        tags=["home", "garden"],
+        due_date=expected,
+        recurrence=recurrence,
+    )
 
 
 async def test_next_occurrence_is_readable_through_queries(session, user):
@@ -547,15 +528,13 @@ async def test_other_users_task_is_not_found_and_left_unchanged(session, user, c
     task = await create_task(
         session, user, CreateTask(title="mine", due_date=due, recurrence=Recurrence.DAILY)
     )
+    before = TaskView.of(task)
     intruder = other_user()
 
     with pytest.raises(TaskNotFound):
         await call(session, intruder, task.id)
 
-    stored = await get_task(session, user, task.id)
-    assert stored.title == "mine"
-    assert stored.completed is False
-    assert stored.version == 1
+    assert await get_task(session, user, task.id) == before
     assert len(await tasks_of(session, user)) == 1
     assert await tasks_of(session, intruder) == []
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.helpers import SINGLE_TASK_ROUTES, assert_problem, error_fields
+from tests.helpers import SINGLE_TASK_ROUTES, assert_problem, error_fields, stats_body
 
 MAX_BODY_BYTES = 64 * 1024
 DEFAULTS = {
@@ -287,14 +287,7 @@ async def test_stats_of_a_new_user_are_all_zero(client, tasks_url, headers):
     response = await client.get(f"{tasks_url}/stats", headers=headers)
 
     assert response.status_code == 200
-    assert response.json() == {
-        "total": 0,
-        "completed": 0,
-        "pending": 0,
-        "overdue": 0,
-        "due_today": 0,
-        "by_priority": {"low": 0, "medium": 0, "high": 0},
-    }
+    assert response.json() == stats_body()
 
 
 async def test_stats_count_by_state_due_date_and_priority(client, tasks_url, headers, create):
@@ -309,14 +302,9 @@ async def test_stats_count_by_state_due_date_and_priority(client, tasks_url, hea
     response = await client.get(f"{tasks_url}/stats", headers=headers)
 
     assert response.status_code == 200
-    assert response.json() == {
-        "total": 4,
-        "completed": 1,
-        "pending": 3,
-        "overdue": 2,
-        "due_today": 1,
-        "by_priority": {"low": 2, "medium": 1, "high": 1},
-    }
+    assert response.json() == stats_body(
+        total=4, completed=1, pending=3, overdue=2, due_today=1, low=2, medium=1, high=1
+    )
 
 
 # --- list ---------------------------------------------------------------------------------
