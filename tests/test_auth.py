@@ -88,6 +88,12 @@ class JWKSServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
+    def publish(self, algorithm: str) -> SigningKey:
+        """A new key of `algorithm`, served as the only one in the key set."""
+        key = SigningKey(algorithm)
+        self.keys = [key]
+        return key
+
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
@@ -112,6 +118,11 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
@@ -141,14 +152,12 @@ def hs256_signed_with(key: bytes, payload: dict) -> str:
 
 @pytest.mark.parametrize("algorithm", ["EdDSA", "ES256", "ES512", "RS256", "PS256"])
 async def test_each_asymmetric_algorithm_is_accepted(jwks_server, http, algorithm):
-    key = SigningKey(algorithm)
-    jwks_server.keys = [key]
+    key = jwks_server.publish(algorithm)
     assert await verifier(jwks_server.url, http).verify(key.sign("user-1")) == "user-1"
 
 
 async def test_keys_are_cached_between_tokens(jwks_server, http):
-    key = SigningKey("EdDSA")
-    jwks_server.keys = [key]
+    key = jwks_server.publish("EdDSA")
     tokens = verifier(jwks_server.url, http)
     for sub in ("a", "b", "c"):
         assert await tokens.verify(key.sign(sub)) == sub
@@ -156,14 +165,13 @@ async def test_keys_are_cached_between_tokens(jwks_server, http):
 
 
 async def test_rotated_in_key_is_picked_up_and_old_key_keeps_working_while_listed(
-    jwks_server, http
+    jwks_server, http, clock
 ):
-    clock = FakeClock()
-    old, new = SigningKey("EdDSA"), SigningKey("EdDSA")
-    jwks_server.keys = [old]
+    old = jwks_server.publish("EdDSA")
     tokens = verifier(jwks_server.url, http, clock)
     assert await tokens.verify(old.sign("a")) == "a"
 
+    new = SigningKey("EdDSA")
     jwks_server.keys = [old, new]
     clock.now += 10
     assert await tokens.verify(new.sign("b")) == "b"  # refreshed without a restart
@@ -171,9 +179,8 @@ async def test_rotated_in_key_is_picked_up_and_old_key_keeps_working_while_liste
     assert jwks_server.fetches == 2
 
 
-async def test_unknown_kid_flood_costs_at_most_one_fetch_per_interval(jwks_server, http):
-    clock = FakeClock()
-    jwks_server.keys = [SigningKey("EdDSA")]
+async def test_unknown_kid_flood_costs_at_most_one_fetch_per_interval(jwks_server, http, clock):
+    jwks_server.publish("EdDSA")
     tokens = verifier(jwks_server.url, http, clock)
     stranger = SigningKey("EdDSA")
     for _ in range(50):
@@ -190,10 +197,8 @@ async def test_unknown_kid_flood_costs_at_most_one_fetch_per_interval(jwks_serve
     assert jwks_server.fetches == 2
 
 
-async def test_warm_cache_keeps_serving_while_the_jwks_server_is_down(jwks_server, http):
-    clock = FakeClock()
-    key = SigningKey("EdDSA")
-    jwks_server.keys = [key]
+async def test_warm_cache_keeps_serving_while_the_jwks_server_is_down(jwks_server, http, clock):
+    key = jwks_server.publish("EdDSA")
     tokens = verifier(jwks_server.url, http, clock)
     assert await tokens.verify(key.sign("a")) == "a"
     jwks_server.stop()
@@ -234,10 +239,8 @@ async def test_jwks_that_is_not_a_usable_key_set_is_a_refusal_not_a_crash(
         await verifier(jwks_server.url, http).verify(SigningKey("ES256").sign())
 
 
-async def test_a_broken_jwks_response_does_not_wipe_the_cached_keys(jwks_server, http):
-    clock = FakeClock()
-    key = SigningKey("EdDSA")
-    jwks_server.keys = [key]
+async def test_a_broken_jwks_response_does_not_wipe_the_cached_keys(jwks_server, http, clock):
+    key = jwks_server.publish("EdDSA")
     tokens = verifier(jwks_server.url, http, clock)
     assert await tokens.verify(key.sign("a")) == "a"
     jwks_server.raw = b'{"keys": []}'
@@ -247,13 +250,11 @@ async def test_a_broken_jwks_response_does_not_wipe_the_cached_keys(jwks_server,
     assert await tokens.verify(key.sign("b")) == "b"
 
 
-async def test_a_withdrawn_key_stops_working_once_the_cache_is_refreshed(jwks_server, http):
-    clock = FakeClock()
-    old, new = SigningKey("EdDSA"), SigningKey("EdDSA")
-    jwks_server.keys = [old]
+async def test_a_withdrawn_key_stops_working_once_the_cache_is_refreshed(jwks_server, http, clock):
+    old = jwks_server.publish("EdDSA")
     tokens = verifier(jwks_server.url, http, clock)
     assert await tokens.verify(old.sign("a")) == "a"
-    jwks_server.keys = [new]  # rotated out upstream
+    jwks_server.publish("EdDSA")  # the old key rotated out upstream
     clock.now += 299
     assert await tokens.verify(old.sign("b")) == "b"  # still fresh enough
     assert jwks_server.fetches == 1
@@ -266,8 +267,7 @@ async def test_a_withdrawn_key_stops_working_once_the_cache_is_refreshed(jwks_se
 
 
 async def test_a_key_is_only_used_with_the_algorithm_its_jwk_names(jwks_server, http):
-    key = SigningKey("RS256")
-    jwks_server.keys = [key]
+    key = jwks_server.publish("RS256")
     now = int(time.time())
     claims = {"sub": "a", "iss": ISSUER, "aud": ISSUER, "exp": now + 60}
     ps256 = jwt.encode(claims, key.private, algorithm="PS256", headers={"kid": key.kid})
@@ -276,8 +276,7 @@ async def test_a_key_is_only_used_with_the_algorithm_its_jwk_names(jwks_server, 
 
 
 async def test_a_token_signed_by_another_key_under_a_known_kid_is_refused(jwks_server, http):
-    key = SigningKey("EdDSA")
-    jwks_server.keys = [key]
+    key = jwks_server.publish("EdDSA")
     forged = SigningKey("EdDSA").sign(kid=key.kid)
     with pytest.raises(InvalidToken, match="bad signature"):
         await verifier(jwks_server.url, http).verify(forged)
@@ -294,22 +293,19 @@ async def test_a_token_signed_by_another_key_under_a_known_kid_is_refused(jwks_s
 )
 async def test_claims_are_checked(jwks_server, http, claims, reason):
     claims = {k: _now() + v if isinstance(v, int) else v for k, v in claims.items()}
-    key = SigningKey("EdDSA")
-    jwks_server.keys = [key]
+    key = jwks_server.publish("EdDSA")
     with pytest.raises(InvalidToken, match=reason):
         await verifier(jwks_server.url, http).verify(key.sign(**claims))
 
 
 async def test_missing_sub_is_refused(jwks_server, http):
-    key = SigningKey("EdDSA")
-    jwks_server.keys = [key]
+    key = jwks_server.publish("EdDSA")
     with pytest.raises(InvalidToken, match="missing claim 'sub'"):
         await verifier(jwks_server.url, http).verify(key.sign(None))
 
 
 async def test_hs256_signed_with_the_public_key_is_never_checked_against_it(jwks_server, http):
-    key = SigningKey("RS256")
-    jwks_server.keys = [key]
+    key = jwks_server.publish("RS256")
     now = int(time.time())
     payload = {"sub": "mallory", "iss": ISSUER, "aud": ISSUER, "exp": now + 60}
     forged = hs256_signed_with(key.public_pem(), payload)
@@ -417,15 +413,8 @@ async def jwks_client(database_url, jwks_server) -> AsyncIterator[AsyncTestClien
 
 async def test_better_auth_url_alone_configures_jwks_issuer_and_audience(jwks_client, jwks_server):
     base = jwks_server.url.removesuffix("/api/auth/jwks")
-    key = SigningKey("EdDSA")
-    jwks_server.keys = [key]
-    now = int(time.time())
-    good = jwt.encode(
-        {"sub": "ba-user", "iss": base, "aud": base, "iat": now, "exp": now + 900},
-        key.private,
-        algorithm="EdDSA",
-        headers={"kid": key.kid},
-    )
+    key = jwks_server.publish("EdDSA")
+    good = key.sign("ba-user", iss=base, aud=base)
     response = await jwks_client.post(
         "/api/me/tasks", json={"title": "t"}, headers={"Authorization": f"Bearer {good}"}
     )
