@@ -35,10 +35,15 @@ async def test_post_creates_with_defaults_and_location(client, tasks_url, header
 
     assert response.status_code == 201
     task = response.json()
-    assert task["title"] == "Buy milk"
-    assert task["user_id"] == user
-    assert task["version"] == 1
-    assert {name: task[name] for name in DEFAULTS} == DEFAULTS
+    assert task == {
+        "id": task["id"],
+        "user_id": user,
+        "title": "Buy milk",
+        **DEFAULTS,
+        "version": 1,
+        "created_at": task["created_at"],
+        "updated_at": task["updated_at"],
+    }
     assert response.headers["location"] == f"{tasks_url}/{task['id']}"
     again = await client.get(response.headers["location"], headers=headers)
     assert again.status_code == 200
@@ -111,12 +116,14 @@ async def test_put_resets_fields_left_out_and_bumps_version(client, tasks_url, h
 
     assert response.status_code == 200
     replaced = response.json()
-    assert replaced["title"] == "bare"
-    assert {name: replaced[name] for name in DEFAULTS} == DEFAULTS
-    assert replaced["version"] == 2
+    assert replaced == {
+        **task,
+        **DEFAULTS,
+        "title": "bare",
+        "version": 2,
+        "updated_at": replaced["updated_at"],
+    }
     assert response.headers["etag"] == '"2"'
-    assert replaced["id"] == task["id"]
-    assert replaced["created_at"] == task["created_at"]
     assert utc(replaced["updated_at"]) > utc(task["updated_at"])
 
 
@@ -149,9 +156,14 @@ async def test_patch_null_clears_description_and_due_date(client, tasks_url, hea
     )
 
     assert response.status_code == 200
-    assert response.json()["description"] is None
-    assert response.json()["due_date"] is None
-    assert response.json()["title"] == task["title"]
+    patched = response.json()
+    assert patched == {
+        **task,
+        "description": None,
+        "due_date": None,
+        "version": 2,
+        "updated_at": patched["updated_at"],
+    }
 
 
 async def test_patch_accepts_merge_patch_content_type(client, tasks_url, headers, create):
@@ -681,5 +693,4 @@ async def test_limit_and_offset_bounds_are_accepted(client, tasks_url, headers, 
 async def test_fetching_the_openapi_document_does_not_change_validation(client, tasks_url, headers):
     assert (await client.get("/schema/openapi.json")).status_code == 200
     response = await client.get(f"{tasks_url}?limit=0", headers=headers)
-    assert response.status_code == 422
-    assert [error["field"] for error in response.json()["errors"]] == ["limit"]
+    assert error_fields(response) == ["limit"]

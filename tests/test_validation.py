@@ -415,5 +415,4 @@ async def test_every_bad_field_is_named_at_once(
 ):
     url = tasks_url if method == "POST" else f"{tasks_url}/{(await create())['id']}"
     response = await client.request(method, url, json=body, headers=headers)
-    assert response.status_code == 422
-    assert {error["field"] for error in response.json()["errors"]} == fields
+    assert set(error_fields(response)) == fields
