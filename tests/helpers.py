@@ -18,7 +18,7 @@ import jwt
 import uvicorn
 from litestar import Litestar
 
-from persistence.models import Priority, Recurrence
+from persistence.domain import Priority, Recurrence
 from queries.views import TaskView
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
