@@ -38,27 +38,18 @@ async def test_create_applies_defaults(session, user):
 
 
 async def test_create_stores_every_field_given(session, user):
-    due = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    message = CreateTask(
-        title="Buy milk",
-        description="two litres",
-        priority=Priority.HIGH,
-        tags=["home"],
-        due_date=due,
-        recurrence=Recurrence.WEEKLY,
-    )
-    task = await create_task(session, user, message)
+    fields = {
+        "title": "Buy milk",
+        "description": "two litres",
+        "priority": Priority.HIGH,
+        "tags": ["home"],
+        "due_date": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "recurrence": Recurrence.WEEKLY,
+    }
+    task = await create_task(session, user, CreateTask(**fields))
 
-    assert await get_task(session, user, task.id) == new_task_view(
-        task,
-        user_id=user,
-        title="Buy milk",
-        description="two litres",
-        priority=Priority.HIGH,
-        tags=["home"],
-        due_date=due,
-        recurrence=Recurrence.WEEKLY,
-    )
+    stored = await get_task(session, user, task.id)
+    assert stored == new_task_view(task, user_id=user, **fields)
 
 
 async def test_create_trims_title(session, user):
@@ -329,33 +320,21 @@ async def test_set_completion_to_same_value_is_a_no_op(session, user, completed)
 async def test_completing_recurring_task_creates_next_occurrence(
     session, user, recurrence, due, expected
 ):
-    task = await create_task(
-        session,
-        user,
-        CreateTask(
-            title="water plants",
-            description="all of them",
-            priority=Priority.HIGH,
-            tags=["home", "garden"],
-            due_date=due,
-            recurrence=recurrence,
-        ),
-    )
+    fields = {
+        "title": "water plants",
+        "description": "all of them",
+        "priority": Priority.HIGH,
+        "tags": ["home", "garden"],
+        "recurrence": recurrence,
+    }
+    task = await create_task(session, user, CreateTask(**fields, due_date=due))
     await set_completion(session, user, task.id, SetCompletion())
 
     original, follow_up = await tasks_of(session, user)
     assert (original.id, original.completed, original.due_date) == (task.id, True, due)
     assert follow_up.id != task.id
-    assert TaskView.of(follow_up) == new_task_view(
-        follow_up,
-        user_id=user,
-        title="water plants",
-        description="all of them",
-        priority=Priority.HIGH,
-        tags=["home", "garden"],
-        due_date=expected,
-        recurrence=recurrence,
-    )
+    expected_view = new_task_view(follow_up, user_id=user, **fields, due_date=expected)
+    assert TaskView.of(follow_up) == expected_view
 
 
 async def test_next_occurrence_is_readable_through_queries(session, user):

@@ -27,6 +27,17 @@ def utc(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def after_a_write(task: dict, response_body: dict, **changes: object) -> dict:
+    """`task` as one write that changed `changes` leaves it: its version one up, its
+    `updated_at` whatever the server chose (`response_body` says; a test checks it moved)."""
+    return {
+        **task,
+        **changes,
+        "version": task["version"] + 1,
+        "updated_at": response_body["updated_at"],
+    }
+
+
 # --- create and read ----------------------------------------------------------------------
 
 
@@ -116,13 +127,7 @@ async def test_put_resets_fields_left_out_and_bumps_version(client, tasks_url, h
 
     assert response.status_code == 200
     replaced = response.json()
-    assert replaced == {
-        **task,
-        **DEFAULTS,
-        "title": "bare",
-        "version": 2,
-        "updated_at": replaced["updated_at"],
-    }
+    assert replaced == after_a_write(task, replaced, **DEFAULTS, title="bare")
     assert response.headers["etag"] == '"2"'
     assert utc(replaced["updated_at"]) > utc(task["updated_at"])
 
@@ -136,12 +141,7 @@ async def test_patch_changes_only_the_fields_sent(client, tasks_url, headers, cr
 
     assert response.status_code == 200
     patched = response.json()
-    assert patched == {
-        **task,
-        "priority": "high",
-        "version": 2,
-        "updated_at": patched["updated_at"],
-    }
+    assert patched == after_a_write(task, patched, priority="high")
     assert response.headers["etag"] == '"2"'
     assert (await client.get(f"{tasks_url}/{task['id']}", headers=headers)).json() == patched
 
@@ -157,13 +157,7 @@ async def test_patch_null_clears_description_and_due_date(client, tasks_url, hea
 
     assert response.status_code == 200
     patched = response.json()
-    assert patched == {
-        **task,
-        "description": None,
-        "due_date": None,
-        "version": 2,
-        "updated_at": patched["updated_at"],
-    }
+    assert patched == after_a_write(task, patched, description=None, due_date=None)
 
 
 async def test_patch_accepts_merge_patch_content_type(client, tasks_url, headers, create):

@@ -42,30 +42,20 @@ def counts(**counts: int) -> TaskStats:
 
 
 async def test_get_task_returns_own_task(session, user):
-    task = await make(
-        session,
-        user,
-        "read me",
-        description="d",
-        priority=Priority.HIGH,
-        tags=["a", "b"],
-        due_date=T,
-        recurrence=Recurrence.MONTHLY,
-    )
+    fields = {
+        "title": "read me",
+        "description": "d",
+        "priority": Priority.HIGH,
+        "tags": ["a", "b"],
+        "due_date": T,
+        "recurrence": Recurrence.MONTHLY,
+    }
+    task = await make(session, user, **fields)
 
     view = await get_task(session, user, task.id)
 
     assert isinstance(view, TaskView)
-    assert view == new_task_view(
-        task,
-        user_id=user,
-        title="read me",
-        description="d",
-        priority=Priority.HIGH,
-        tags=["a", "b"],
-        due_date=T,
-        recurrence=Recurrence.MONTHLY,
-    )
+    assert view == new_task_view(task, user_id=user, **fields)
 
 
 async def test_get_task_of_another_user_is_not_found(session, user):
