@@ -14,6 +14,7 @@ from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
 from litestar.plugins.problem_details import ProblemDetailsPlugin
+from litestar.routes import HTTPRoute
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from litestar.types import Receive, Scope, Send
@@ -97,7 +98,12 @@ class TaskAPI(Litestar):
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
-        self._logged = access_log(hygiene(super().__call__, config["cors_config"]))
+        methods_by_path = {
+            route.path_format: route.methods
+            for route in self.routes
+            if isinstance(route, HTTPRoute)
+        }
+        self._logged = access_log(hygiene(super().__call__, config["cors_config"], methods_by_path))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._logged(scope, receive, send)

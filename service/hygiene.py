@@ -1,9 +1,16 @@
-"""Headers every response carries, and CORS preflights refused with a problem body.
+"""Headers every response carries, `Allow` that lists every method, and CORS preflights
+refused with a problem body.
 
 Litestar answers a refused preflight with a plain-text 400; the contract wants a 403 problem,
 so a preflight that names an origin, method or header the CORS policy does not allow is
 answered here, before Litestar sees it. Allowed ones go on to Litestar's CORS handling.
+
+Litestar 2 builds a path's `OPTIONS` answer when the path's first handler is registered, so its
+`Allow` names that handler's methods only (litestar#4169, fixed in Litestar 3); the full list
+is put in here from the finished routes.
 """
+
+from collections.abc import Mapping, Set
 
 import msgspec
 from litestar.config.cors import CORSConfig
@@ -47,7 +54,9 @@ async def _send_forbidden(send: Send, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def hygiene(app: ASGIApp, cors: CORSConfig) -> ASGIApp:
+def hygiene(app: ASGIApp, cors: CORSConfig, methods_by_path: Mapping[str, Set[str]]) -> ASGIApp:
+    """`methods_by_path`: each route's path template and the methods it answers."""
+
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
@@ -56,7 +65,12 @@ def hygiene(app: ASGIApp, cors: CORSConfig) -> ASGIApp:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableScopeHeaders.from_message(message).update(extra)
+                headers = MutableScopeHeaders.from_message(message)
+                headers.update(extra)
+                if "allow" in headers and (
+                    methods := methods_by_path.get(scope.get("path_template", ""))
+                ):
+                    headers["Allow"] = ", ".join(sorted(methods))
             await send(message)
 
         if scope["method"] == "OPTIONS" and (reason := _preflight_refusal(cors, scope)):

@@ -51,7 +51,7 @@ async def strict_json_body(request: Request) -> None:
         struct_type = _struct_type(data_field.annotation)
         every = _field_errors(struct_type, body) if struct_type else []
         raise ValidationException(extra=every or [msgspec_error(error)]) from None
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise ValidationException(extra=[MALFORMED_BODY]) from None
 
 
@@ -66,7 +66,10 @@ def _struct_type(annotation: Any) -> type[msgspec.Struct] | None:
 def _field_errors(struct_type: type[msgspec.Struct], body: bytes) -> list[dict[str, str]]:
     """Every bad field of a body, where msgspec reports only the first: field by field, the
     types and limits, then the message's own rules. Runs only once a body has been refused."""
-    document = msgspec.json.decode(body)
+    try:  # the typed decoder can stop at a bad field before it reaches malformed JSON
+        document = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return [MALFORMED_BODY]
     if not isinstance(document, dict):
         return []
     fields = {info.encode_name: info for info in msgspec.structs.fields(struct_type)}
