@@ -1,16 +1,20 @@
 """Write-side handlers: `(session, user_id, ...)` in, the written `Task` out.
 
 Each reads top to bottom: load the task (owned, locked), decide the changes, write them, and
-roll a recurring task over when the write completed it. Every statement filters on the acting
-user, so another user's task cannot even be loaded. Handlers flush but never commit: the
-caller (the HTTP edge, or a test) owns the transaction.
+roll a recurring task over when the write completed it. Every write that changes a task takes
+the owner's next change number, which orders the change feed (see `ChangeCounter`). Every
+statement filters on the acting user, so another user's task cannot even be loaded. Handlers
+flush but never commit: the caller (the HTTP edge, or a test) owns the transaction.
 """
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import msgspec
 from msgspec import UNSET
-from sqlalchemy import ColumnElement, and_, delete, select
+from sqlalchemy import ColumnElement, Insert, and_, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import Insert as Upsert
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
@@ -22,7 +26,7 @@ from persistence.domain import (
     existing_task_id,
     utcnow,
 )
-from persistence.models import Task
+from persistence.models import CHANGES_CHANNEL, ChangeCounter, Task, TaskTombstone
 
 
 async def create_task(session: AsyncSession, user_id: str, message: CreateTask) -> Task:
@@ -31,6 +35,7 @@ async def create_task(session: AsyncSession, user_id: str, message: CreateTask) 
     if task.completed:
         task.completed_at = task.created_at
     session.add(task)
+    await _record_change(session, task)
     await session.flush()
     return task
 
@@ -43,7 +48,7 @@ async def replace_task(
     if_match: Versions = None,
 ) -> Task:
     task = await _load_for_update(session, user_id, task_id, if_match)
-    changed = _write(task, msgspec.structs.asdict(message))
+    changed = await _write(session, task, msgspec.structs.asdict(message))
     if "completed" in changed:
         _roll_over(session, task)
     await session.flush()
@@ -58,7 +63,7 @@ async def patch_task(
     if_match: Versions = None,
 ) -> Task:
     task = await _load_for_update(session, user_id, task_id, if_match)
-    changed = _write(task, message.changes())
+    changed = await _write(session, task, message.changes())
     if "completed" in changed:
         _roll_over(session, task)
     await session.flush()
@@ -74,7 +79,7 @@ async def set_completion(
 ) -> Task:
     task = await _load_for_update(session, user_id, task_id, if_match)
     completed = not task.completed if message.completed is UNSET else message.completed
-    changed = _write(task, {"completed": completed})
+    changed = await _write(session, task, {"completed": completed})
     if "completed" in changed:
         _roll_over(session, task)
     await session.flush()
@@ -84,28 +89,76 @@ async def set_completion(
 async def delete_task(
     session: AsyncSession, user_id: str, task_id: int, if_match: Versions = None
 ) -> None:
-    condition = _owned_by(user_id, task_id)
-    if if_match is not None:
-        condition = and_(condition, Task.version.in_(if_match))
-    deleted = await session.scalar(delete(Task).where(condition).returning(Task.id))
-    if deleted is None:  # say why: no such task, or it has moved on
-        await _load_for_update(session, user_id, task_id)
-        raise PreconditionFailed(task_id)
+    """Move a task to the trash, from where it can be restored as it was."""
+    task = await _load_for_update(session, user_id, task_id, if_match)
+    task.deleted_at = utcnow()
+    await _record_change(session, task)
+    await session.flush()
+
+
+# --- the trash ---------------------------------------------------------------------------------
+
+
+async def restore_task(
+    session: AsyncSession, user_id: str, task_id: int, if_match: Versions = None
+) -> Task:
+    """Bring a task back from the trash unchanged but for its version."""
+    task = await _load_for_update(session, user_id, task_id, if_match, in_trash=True)
+    task.deleted_at = None
+    task.version += 1
+    await _record_change(session, task)
+    await session.flush()
+    return task
+
+
+async def purge_task(session: AsyncSession, user_id: str, task_id: int) -> None:
+    """Delete a task in the trash for good."""
+    purged = await session.scalar(_purge(_owned_by(user_id, task_id, in_trash=True)))
+    if purged is None:
+        raise TaskNotFound(task_id)
+
+
+async def empty_trash(session: AsyncSession, user_id: str) -> None:
+    await session.execute(_purge(and_(Task.user_id == user_id, Task.deleted_at.is_not(None))))
+
+
+async def purge_expired(session: AsyncSession, cutoff: datetime) -> None:
+    """Delete for good what has been in the trash since before `cutoff`, and forget the
+    tombstones of tasks purged before it. Runs in the background, for every user."""
+    await session.execute(_purge(Task.deleted_at < cutoff))
+    await session.execute(delete(TaskTombstone).where(TaskTombstone.purged_at < cutoff))
+
+
+def _purge(condition: ColumnElement[bool]) -> Insert:
+    """Delete the tasks that meet `condition`, leaving a tombstone for the change feed."""
+    gone = delete(Task).where(condition).returning(Task.user_id, Task.id, Task.change_seq).cte()
+    return (
+        insert(TaskTombstone)
+        .from_select(["user_id", "task_id", "change_seq", "purged_at"], select(gone, func.now()))
+        .returning(TaskTombstone.task_id)
+    )
 
 
 # --- the steps ---------------------------------------------------------------------------------
 
 
-def _owned_by(user_id: str, task_id: int) -> ColumnElement[bool]:
-    return and_(Task.id == existing_task_id(task_id), Task.user_id == user_id)
+def _owned_by(user_id: str, task_id: int, *, in_trash: bool = False) -> ColumnElement[bool]:
+    where = Task.deleted_at.is_not(None) if in_trash else Task.deleted_at.is_(None)
+    return and_(Task.id == existing_task_id(task_id), Task.user_id == user_id, where)
 
 
 async def _load_for_update(
-    session: AsyncSession, user_id: str, task_id: int, if_match: Versions = None
+    session: AsyncSession,
+    user_id: str,
+    task_id: int,
+    if_match: Versions = None,
+    *,
+    in_trash: bool = False,
 ) -> Task:
     """The task, locked until the transaction ends, so checking `If-Match` and writing are one
     step: of several writers naming the same version, exactly one gets through."""
-    task = await session.scalar(select(Task).where(_owned_by(user_id, task_id)).with_for_update())
+    owned = _owned_by(user_id, task_id, in_trash=in_trash)
+    task = await session.scalar(select(Task).where(owned).with_for_update())
     if task is None:
         raise TaskNotFound(task_id)
     if if_match is not None and task.version not in if_match:
@@ -113,9 +166,10 @@ async def _load_for_update(
     return task
 
 
-def _write(task: Task, values: Mapping[str, object]) -> set[str]:
+async def _write(session: AsyncSession, task: Task, values: Mapping[str, object]) -> set[str]:
     """Write the values that differ and return their names. A real change moves `version` and
-    `updated_at`; a change of `completed` stamps or clears `completed_at`."""
+    `updated_at` and is recorded for the change feed; a change of `completed` stamps or clears
+    `completed_at`."""
     changed = {name: value for name, value in values.items() if getattr(task, name) != value}
     if not changed:
         return set()
@@ -126,7 +180,22 @@ def _write(task: Task, values: Mapping[str, object]) -> set[str]:
         task.completed_at = now if task.completed else None
     task.updated_at = now
     task.version += 1
+    await _record_change(session, task)
     return set(changed)
+
+
+async def _record_change(session: AsyncSession, task: Task) -> None:
+    """Give the task its owner's next change number and announce the change to listeners
+    (delivered when the transaction commits). Taken after the task's row lock, always."""
+    task.change_seq = await session.scalar(_next_change(task.user_id))
+
+
+def _next_change(user_id: str) -> Upsert:
+    bump = upsert(ChangeCounter).values(user_id=user_id, last_seq=1)
+    return bump.on_conflict_do_update(
+        index_elements=[ChangeCounter.user_id],
+        set_={"last_seq": ChangeCounter.last_seq + 1},
+    ).returning(ChangeCounter.last_seq, func.pg_notify(CHANGES_CHANNEL, user_id))
 
 
 def _roll_over(session: AsyncSession, task: Task) -> None:
@@ -157,4 +226,5 @@ def _next_occurrence(task: Task) -> Task | None:
         tags=list(task.tags),
         due_date=due_date,
         recurrence=task.recurrence,
+        change_seq=task.change_seq,  # part of the change that completed `task`
     )

@@ -62,6 +62,9 @@ def write_config(raw_url: str) -> SQLAlchemyAsyncConfig:
         engine_config=EngineConfig(**_engine_options(url)),
         session_config=AsyncSessionConfig(expire_on_commit=False),
         before_send_handler="autocommit",
+        # The handlers move `updated_at` only when a value really changes (not on a trash move
+        # or a change-feed number), so advanced-alchemy's touch-on-every-flush is off.
+        enable_touch_updated_timestamp_listener=False,
         alembic_config=AlembicAsyncConfig(
             script_location=MIGRATIONS, version_table_name=VERSION_TABLE
         ),

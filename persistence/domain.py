@@ -24,6 +24,8 @@ SEARCH_MAX = 200
 PAGE_MAX = 100
 PAGE_DEFAULT = 20
 TASK_ID_MAX = 2**63 - 1  # a PostgreSQL bigint; larger ids cannot exist
+CHANGES_PAGE_MAX = 500
+CHANGES_PAGE_DEFAULT = 100
 IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
@@ -78,6 +80,11 @@ class PreconditionFailed(Exception):
     def __init__(self, task_id: int) -> None:
         super().__init__(f"Task {task_id} has changed since it was read")
         self.task_id = task_id
+
+
+class CursorExpired(Exception):
+    """A change-feed cursor older than the retention window: deletions it would need may be
+    forgotten, so the client must sync again from scratch."""
 
 
 class IdempotencyKeyReused(Exception):

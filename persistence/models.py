@@ -61,13 +61,66 @@ class Task(SQLModel, table=True):
         default=False,
         sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
     )
+    # Set while the task is in the trash.
+    deleted_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # The owner's change number of the task's last change: the change feed's order.
+    change_seq: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
+    )
 
 
-# Indexes follow the list queries: every one starts with the owner.
-sa.Index("ix_tasks_user_created", Task.user_id, Task.created_at.desc(), Task.id)
-sa.Index("ix_tasks_user_updated", Task.user_id, Task.updated_at.desc(), Task.id)
-sa.Index("ix_tasks_user_due", Task.user_id, Task.due_date)
+_LIVE = Task.deleted_at.is_(None)
+_TRASHED = Task.deleted_at.is_not(None)
+
+# Indexes follow the queries: every one starts with the owner, and those of the task routes
+# cover live tasks only, so the trash costs them nothing.
+sa.Index(
+    "ix_tasks_user_created", Task.user_id, Task.created_at.desc(), Task.id, postgresql_where=_LIVE
+)
+sa.Index(
+    "ix_tasks_user_updated", Task.user_id, Task.updated_at.desc(), Task.id, postgresql_where=_LIVE
+)
+sa.Index("ix_tasks_user_due", Task.user_id, Task.due_date, postgresql_where=_LIVE)
 sa.Index("ix_tasks_tags", Task.tags, postgresql_using="gin")
+sa.Index(
+    "ix_tasks_user_trash",
+    Task.user_id,
+    Task.deleted_at.desc(),
+    Task.id,
+    postgresql_where=_TRASHED,
+)
+sa.Index("ix_tasks_trash_age", Task.deleted_at, postgresql_where=_TRASHED)
+sa.Index("ix_tasks_user_changes", Task.user_id, Task.change_seq, Task.id)
+
+
+# The channel a write's transaction notifies, with the owner's id, when it commits.
+CHANGES_CHANNEL = "task_changes"
+
+
+class ChangeCounter(SQLModel, table=True):
+    """Each user's last change number. Every write bumps it in its own transaction, which holds
+    the row's lock until it commits: one user's changes commit in the order of their numbers,
+    so a feed reader that has seen number n has seen every change before it."""
+
+    __tablename__ = "change_counters"
+
+    user_id: str = Field(sa_column=sa.Column(sa.String(USER_ID_MAX), primary_key=True))
+    last_seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class TaskTombstone(SQLModel, table=True):
+    """A task deleted for good, kept for the change feed until the retention window ends."""
+
+    __tablename__ = "task_tombstones"
+
+    user_id: str = Field(sa_column=sa.Column(sa.String(USER_ID_MAX), primary_key=True))
+    task_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    change_seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    purged_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(nullable=False))
+
+
+sa.Index("ix_task_tombstones_user_changes", TaskTombstone.user_id, TaskTombstone.change_seq)
+sa.Index("ix_task_tombstones_purged", TaskTombstone.purged_at)
 
 
 class IdempotencyKey(SQLModel, table=True):

@@ -1,21 +1,25 @@
 """Read-side handlers: `(session, user_id, ...)` in, read models out, one round trip each."""
 
 from datetime import UTC, datetime, time, timedelta
+from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.domain import Priority, TaskNotFound, existing_task_id, utcnow
 from persistence.models import Task
 from queries.messages import ListTasks, Order, SortKey, Status
-from queries.views import ByPriority, TaskPage, TaskStats, TaskView
+from queries.views import ByPriority, TaskPage, TaskStats, TaskView, TrashedTaskView, TrashPage
+
+View = TypeVar("View", bound=TaskView)
 
 # Core columns, not ORM attributes: the read side needs no identity map or ORM compilation.
 _TASKS = Task.__table__
 _T = _TASKS.c
 _COLUMNS = [_T[name] for name in TaskView.__struct_fields__]
+_LIVE = _T.deleted_at.is_(None)  # a task in the trash is absent from every task route
 _GET_TASK = select(*_COLUMNS).where(
-    _T.id == bindparam("task_id"), _T.user_id == bindparam("user_id")
+    _T.id == bindparam("task_id"), _T.user_id == bindparam("user_id"), _LIVE
 )
 
 
@@ -28,7 +32,7 @@ async def get_task(session: AsyncSession, user_id: str, task_id: int) -> TaskVie
 
 
 def _filters(user_id: str, query: ListTasks) -> list[ColumnElement[bool]]:
-    filters: list[ColumnElement[bool]] = [_T.user_id == user_id]
+    filters: list[ColumnElement[bool]] = [_T.user_id == user_id, _LIVE]
     if query.status is not Status.ALL:
         filters.append(_T.completed.is_(query.status is Status.COMPLETED))
     if query.priorities:
@@ -58,31 +62,51 @@ _SORT_COLUMNS = {
 }
 
 
-def _ordered(statement: Select, query: ListTasks) -> Select:
+def _sort_keys(query: ListTasks) -> tuple[ColumnElement, ColumnElement]:
     descending = query.direction is Order.DESC
     column = _SORT_COLUMNS[query.sort]
     key = column.desc() if descending else column.asc()
     if query.sort is SortKey.DUE_DATE:
         key = key.nulls_last()
     tie_breaker = _T.id.desc() if descending else _T.id.asc()
-    return statement.order_by(key, tie_breaker)
+    return key, tie_breaker
 
 
-async def list_tasks(session: AsyncSession, user_id: str, query: ListTasks) -> TaskPage:
-    filters = _filters(user_id, query)
+async def _page(
+    session: AsyncSession,
+    view: type[View],
+    filters: list[ColumnElement[bool]],
+    order_by: tuple[ColumnElement, ...],
+    limit: int,
+    offset: int,
+) -> tuple[list[View], int]:
+    """One page of rows as `view`, and how many rows match in all, in one round trip."""
+    columns = [_T[name] for name in view.__struct_fields__]
     statement = (
-        select(*_COLUMNS, func.count().over().label("total"))
+        select(*columns, func.count().over().label("total"))
         .where(*filters)
-        .limit(query.limit)
-        .offset(query.offset)
+        .order_by(*order_by)
+        .limit(limit)
+        .offset(offset)
     )
-    rows = (await session.execute(_ordered(statement, query))).all()
+    rows = (await session.execute(statement)).all()
     if rows:
         total = rows[0].total
     else:  # a page past the end still reports how many tasks match
         total = await session.scalar(select(func.count()).select_from(_TASKS).where(*filters))
-    items = [TaskView.of(row) for row in rows]
-    return TaskPage(items=items, total=total or 0, limit=query.limit, offset=query.offset)
+    return [view.of(row) for row in rows], total or 0
+
+
+async def list_tasks(session: AsyncSession, user_id: str, query: ListTasks) -> TaskPage:
+    items, total = await _page(
+        session,
+        TaskView,
+        _filters(user_id, query),
+        _sort_keys(query),
+        query.limit,
+        query.offset,
+    )
+    return TaskPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 def _count(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
@@ -98,7 +122,7 @@ _STATS = select(
         _PENDING, _T.due_date >= bindparam("day_start"), _T.due_date < bindparam("day_end")
     ).label("due_today"),
     *(_count(_T.priority == level).label(level.value) for level in Priority),
-).where(_T.user_id == bindparam("user_id"))
+).where(_T.user_id == bindparam("user_id"), _LIVE)
 
 
 async def task_stats(session: AsyncSession, user_id: str, now: datetime | None = None) -> TaskStats:
@@ -119,3 +143,16 @@ async def task_stats(session: AsyncSession, user_id: str, now: datetime | None =
         due_today=row.due_today,
         by_priority=ByPriority(low=row.low, medium=row.medium, high=row.high),
     )
+
+
+async def list_trash(session: AsyncSession, user_id: str, limit: int, offset: int) -> TrashPage:
+    """The user's deleted tasks, newest deletion first."""
+    items, total = await _page(
+        session,
+        TrashedTaskView,
+        [_T.user_id == user_id, _T.deleted_at.is_not(None)],
+        (_T.deleted_at.desc(), _T.id.desc()),
+        limit,
+        offset,
+    )
+    return TrashPage(items=items, total=total, limit=limit, offset=offset)

@@ -53,3 +53,40 @@ class TaskStats(msgspec.Struct, frozen=True, kw_only=True):
     overdue: int
     due_today: int
     by_priority: ByPriority
+
+
+class TrashedTaskView(TaskView, frozen=True, kw_only=True):
+    deleted_at: datetime
+
+
+class TrashPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of the trash, newest deletion first; `total` counts every deleted task."""
+
+    items: list[TrashedTaskView]
+    total: int
+    limit: int
+    offset: int
+
+
+class TaskUpserted(msgspec.Struct, frozen=True, tag_field="op", tag="upsert"):
+    """The task was created, changed or restored: here it is as it is now."""
+
+    id: int
+    task: TaskView
+
+
+class TaskDeleted(msgspec.Struct, frozen=True, tag_field="op", tag="delete"):
+    """The task went to the trash or was deleted for good."""
+
+    id: int
+
+
+Change = TaskUpserted | TaskDeleted
+
+
+class ChangePage(msgspec.Struct, frozen=True, kw_only=True):
+    """Changes in the order they were made, each task once; go on from `cursor`."""
+
+    changes: list[Change]
+    cursor: str
+    has_more: bool

@@ -11,6 +11,7 @@ import httpx
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
 from litestar.plugins.problem_details import ProblemDetailsPlugin
@@ -24,7 +25,9 @@ from persistence.database import read_config, write_config
 from persistence.migrate import upgrade_to_head
 from service.auth import BearerAuthMiddleware, TokenVerifier
 from service.controllers.health import health, ready
+from service.controllers.sync import SyncController
 from service.controllers.tasks import TaskController
+from service.controllers.trash import TrashController
 from service.embedded import with_local_defaults
 from service.errors import PROBLEM_DETAILS
 from service.housekeeping import keep_house
@@ -122,7 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.auto_migrate:
             await _migrate(db)
         housekeeping = asyncio.create_task(
-            keep_house(db.get_engine(), settings.housekeeping_seconds)
+            keep_house(db.get_engine(), settings.housekeeping_seconds, settings.trash_retention)
         )
         try:
             async with httpx.AsyncClient() as client:
@@ -132,7 +135,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             housekeeping.cancel()
 
     return TaskAPI(
-        route_handlers=[TaskController, health, ready],
+        route_handlers=[TaskController, TrashController, SyncController, health, ready],
+        state=State({"trash_retention": settings.trash_retention}),
         plugins=[
             SQLAlchemyPlugin(config=[db, read_config(db)]),
             ProblemDetailsPlugin(PROBLEM_DETAILS),

@@ -12,6 +12,7 @@ from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
 
 from persistence.domain import (
+    CursorExpired,
     IdempotencyKeyReused,
     InvalidField,
     PreconditionFailed,
@@ -112,6 +113,13 @@ def _from_precondition_failed(exc: PreconditionFailed) -> ProblemDetailsExceptio
     return problem(412, str(exc))
 
 
+def _from_cursor_expired(_: CursorExpired) -> ProblemDetailsException:
+    return problem(
+        410,
+        "The cursor is older than the retention window; sync again without `since`",
+    )
+
+
 def _from_key_reused(_: IdempotencyKeyReused) -> ProblemDetailsException:
     message = "was already used with a different request body"
     return _validation_problem([{"field": "Idempotency-Key", "message": message}])
@@ -157,6 +165,7 @@ PROBLEM_DETAILS = ProblemDetailsConfig(
         InvalidField: _from_invalid_field,
         TaskNotFound: _from_not_found,
         PreconditionFailed: _from_precondition_failed,
+        CursorExpired: _from_cursor_expired,
         IdempotencyKeyReused: _from_key_reused,
         RequestInFlight: _from_in_flight,
         # Connection-level failures (refused, timed out, dropped): the request may be retried.

@@ -1,4 +1,5 @@
-"""Background upkeep, off the request path: forget idempotency keys once they expire.
+"""Background upkeep, off the request path: forget idempotency keys once they expire, and
+delete for good what has been in the trash longer than the retention window.
 
 Every instance runs it; the purge is one idempotent DELETE, so instances running it at once
 do no harm.
@@ -6,26 +7,30 @@ do no harm.
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from commands.handlers import purge_expired
 from commands.idempotency import purge_expired_keys
+from persistence.domain import utcnow
 
 logger = logging.getLogger("taskapi.housekeeping")
 
 
-async def purge_once(engine: AsyncEngine) -> None:
+async def purge_once(engine: AsyncEngine, trash_retention: timedelta) -> None:
     async with AsyncSession(engine) as session, session.begin():
-        purged = await purge_expired_keys(session)
-    if purged:
-        logger.info("purged %d expired idempotency keys", purged)
+        await purge_expired_keys(session)
+        await purge_expired(session, utcnow() - trash_retention)
 
 
-async def keep_house(engine: AsyncEngine, interval_seconds: float) -> None:
+async def keep_house(
+    engine: AsyncEngine, interval_seconds: float, trash_retention: timedelta
+) -> None:
     while True:
         try:
-            await purge_once(engine)
+            await purge_once(engine, trash_retention)
         except (OSError, DBAPIError) as error:  # the database is away: try again next round
             logger.warning("housekeeping skipped: %s", type(error).__name__)
         await asyncio.sleep(interval_seconds)

@@ -31,6 +31,7 @@ _WHEN = {
     404: "No such task for this user",
     413: "Request body over 64 KiB",
     409: "A request with this `Idempotency-Key` is still being processed; retry shortly",
+    410: "The cursor is older than the retention window; sync again without `since`",
     412: "The task has changed since the version named in `If-Match`",
     415: "Request body is not JSON",
     422: "Invalid body, field or query parameter; each bad field is named in `errors`",

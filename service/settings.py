@@ -5,6 +5,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -32,6 +33,12 @@ def _rate_limit(value: str) -> tuple[str, int]:
     return match.group(2), int(match.group(1))
 
 
+def _days(value: str) -> int:
+    if not value.strip().isdigit() or not 1 <= int(value) <= 36500:
+        raise ConfigurationError("TRASH_RETENTION_DAYS must be a whole number of days, 1 or more")
+    return int(value)
+
+
 def _flag(value: str | None, *, default: bool) -> bool:
     if value is None or not value.strip():
         return default
@@ -49,7 +56,8 @@ class Settings:
     auto_migrate: bool = True
     rate_limit: tuple[str, int] = ("minute", 300)
     redis_url: str | None = None
-    # How often expired idempotency keys are purged (not read from the environment).
+    trash_retention_days: int = 30
+    # How often expired idempotency keys and trash are purged (not read from the environment).
     housekeeping_seconds: float = 600.0
     log_level: str = "info"
     log_format: str = "console"
@@ -73,10 +81,15 @@ class Settings:
             auto_migrate=_flag(env.get("AUTO_MIGRATE"), default=True),
             rate_limit=_rate_limit(env.get("RATE_LIMIT", "300/minute")),
             redis_url=env.get("REDIS_URL"),
+            trash_retention_days=_days(env.get("TRASH_RETENTION_DAYS", "30")),
             log_level=env.get("LOG_LEVEL", "info").lower(),
             log_format=env.get("LOG_FORMAT", "console" if sys.stderr.isatty() else "json").lower(),
             data_dir=Path(env.get("DATA_DIR", ".data")),
         )
+
+    @property
+    def trash_retention(self) -> timedelta:
+        return timedelta(days=self.trash_retention_days)
 
     @property
     def auth_configured(self) -> bool:

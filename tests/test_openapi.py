@@ -16,7 +16,7 @@ async def test_every_operation_has_id_summary_and_documented_errors(openapi):
         for path, item in openapi["paths"].items()
         for method, operation in item.items()
     ]
-    assert len(operations) == 10
+    assert len(operations) == 15
     for path, method, operation in operations:
         assert operation.get("operationId"), (path, method)
         assert operation.get("summary"), (path, method)

@@ -4,20 +4,14 @@ import hashlib
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, patch, post, put
-from litestar.connection import ASGIConnection
+from litestar import Request, Response, delete, get, patch, post, put
 from litestar.datastructures import ResponseHeader
-from litestar.di import NamedDependency, Provide
-from litestar.exceptions import PermissionDeniedException
-from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Example
 from litestar.params import (
     Body,
-    FromPath,
     FromQuery,
     HeaderParameter,
     JSONBody,
-    PathParameter,
     QueryParameter,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,45 +26,23 @@ from persistence.domain import (
     TAGS_MAX,
     TASK_ID_MAX,
     Priority,
-    TaskNotFound,
     clean_idempotency_key,
     parse_instant,
 )
 from queries import handlers as queries
 from queries.messages import ListTasks, Order, SortKey, Status
 from queries.views import TaskPage, TaskStats, TaskView
+from service.controllers.owned import (
+    ETAG,
+    IfMatch,
+    OwnedController,
+    Owner,
+    Session,
+    TaskId,
+    with_etag,
+)
 from service.etags import etag, still_current, versions_named
-from service.json_body import strict_json_body
 from service.openapi import responses
-
-ME = "me"
-
-
-async def path_user_is_token_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Guard: `{user_id}` must be the token's subject or `me`."""
-    if connection.scope["method"] == "OPTIONS":  # answered with `Allow`, no token needed
-        return
-    if connection.path_params["user_id"] not in (ME, connection.user):
-        raise PermissionDeniedException("This path belongs to another user")
-
-
-async def task_id_is_canonical(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Guard: a task id is plain digits. `int()` also reads `+7`, ` 7`, `0_7` and other
-    scripts' digits, which would make several URLs name one task."""
-    task_id = connection.path_params.get("task_id")
-    if task_id is not None and connection.scope["path"].split("/")[4] != str(task_id):
-        raise TaskNotFound(task_id)
-
-
-async def acting_user(request: Request, user_id: FromPath[str]) -> str:
-    """The token's user. Declaring `user_id` (already checked by the guard) keeps the path
-    parameter in every handler's signature: Litestar's OpenAPI generation adds it in place
-    otherwise, after which validation errors also report a missing `user_id`."""
-    return request.user
-
-
-def with_etag(task: TaskView) -> Response[TaskView]:
-    return Response(task, headers={"ETag": etag(task.version)})
 
 
 def created(request: Request, task: TaskView) -> Response[TaskView]:
@@ -80,13 +52,9 @@ def created(request: Request, task: TaskView) -> Response[TaskView]:
     )
 
 
-ETAG = ResponseHeader(
-    name="ETag", value='"1"', description="The task's version, quoted", documentation_only=True
-)
 LOCATION = ResponseHeader(
     name="Location", value="/api/me/tasks/1", description="The new task", documentation_only=True
 )
-TaskId = Annotated[int, PathParameter(description="The task's id")]
 # Taken as text and parsed strictly: Litestar's lax conversion reads a bare number as a date.
 Instant = Annotated[
     str | None,
@@ -107,14 +75,6 @@ async def _create_once(
     return task
 
 
-IfMatch = Annotated[
-    str | None,
-    HeaderParameter(
-        name="If-Match",
-        description='Write only if the task is still at this version (its ETag, e.g. `"3"`); '
-        "412 otherwise",
-    ),
-]
 IfNoneMatch = Annotated[
     str | None,
     HeaderParameter(
@@ -129,17 +89,11 @@ IdempotencyKey = Annotated[
         "hours gets the first response and creates nothing.",
     ),
 ]
-Session = NamedDependency[AsyncSession]
-Owner = NamedDependency[str]
 
 
-class TaskController(Controller):
+class TaskController(OwnedController):
     path = "/api/{user_id:str}/tasks"
     tags = ["tasks"]
-    guards = [path_user_is_token_user, task_id_is_canonical]
-    before_request = strict_json_body
-    dependencies = {"owner": Provide(acting_user)}
-    security = [{"BearerToken": []}]
 
     @get(
         "/",
@@ -296,7 +250,7 @@ class TaskController(Controller):
     @delete(
         "/{task_id:int}",
         operation_id="deleteTask",
-        summary="Delete a task",
+        summary="Move a task to the trash",
         responses=responses(401, 403, 404, 412),
     )
     async def delete_task(

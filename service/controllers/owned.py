@@ -1,0 +1,72 @@
+"""What every route under `/api/{user_id}/` shares: the owner check, the acting user, the
+session types, and the task's ETag."""
+
+from typing import Annotated
+
+from litestar import Controller, Request, Response
+from litestar.connection import ASGIConnection
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+from litestar.params import FromPath, HeaderParameter, PathParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from persistence.domain import TaskNotFound
+from queries.views import TaskView
+from service.etags import etag
+from service.json_body import strict_json_body
+
+ME = "me"
+
+
+async def path_user_is_token_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard: `{user_id}` must be the token's subject or `me`."""
+    if connection.scope["method"] == "OPTIONS":  # answered with `Allow`, no token needed
+        return
+    if connection.path_params["user_id"] not in (ME, connection.user):
+        raise PermissionDeniedException("This path belongs to another user")
+
+
+async def task_id_is_canonical(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard: a task id is plain digits. `int()` also reads `+7`, ` 7`, `0_7` and other
+    scripts' digits, which would make several URLs name one task."""
+    task_id = connection.path_params.get("task_id")
+    if task_id is not None and connection.scope["path"].split("/")[4] != str(task_id):
+        raise TaskNotFound(task_id)
+
+
+async def acting_user(request: Request, user_id: FromPath[str]) -> str:
+    """The token's user. Declaring `user_id` (already checked by the guard) keeps the path
+    parameter in every handler's signature: Litestar's OpenAPI generation adds it in place
+    otherwise, after which validation errors also report a missing `user_id`."""
+    return request.user
+
+
+def with_etag(task: TaskView) -> Response[TaskView]:
+    return Response(task, headers={"ETag": etag(task.version)})
+
+
+ETAG = ResponseHeader(
+    name="ETag", value='"1"', description="The task's version, quoted", documentation_only=True
+)
+TaskId = Annotated[int, PathParameter(description="The task's id")]
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        description='Write only if the task is still at this version (its ETag, e.g. `"3"`); '
+        "412 otherwise",
+    ),
+]
+Session = NamedDependency[AsyncSession]
+Owner = NamedDependency[str]
+
+
+class OwnedController(Controller):
+    """Routes of one user's data: only that user's token may use them."""
+
+    guards = [path_user_is_token_user, task_id_is_canonical]
+    before_request = strict_json_body
+    dependencies = {"owner": Provide(acting_user)}
+    security = [{"BearerToken": []}]

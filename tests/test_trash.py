@@ -1,0 +1,223 @@
+"""The trash: a deleted task is gone from the task routes but restorable, until purged."""
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import func, select, text
+
+from commands.handlers import create_task, delete_task, empty_trash, purge_expired, restore_task
+from commands.messages import CreateTask
+from persistence.domain import TaskNotFound, utcnow
+from persistence.models import Task, TaskTombstone
+from queries.handlers import get_task, list_trash, task_stats
+from service.app import create_app
+from tests.helpers import assert_problem, bearer, live_server, other_user, stats_body
+
+
+@pytest.fixture
+def trash_url(user: str) -> str:
+    return f"/api/{user}/trash"
+
+
+async def trash_ids(client, trash_url, headers) -> list[int]:
+    response = await client.get(trash_url, headers=headers)
+    assert response.status_code == 200, response.text
+    return [task["id"] for task in response.json()["items"]]
+
+
+# --- over HTTP ---------------------------------------------------------------------------------
+
+
+async def test_a_deleted_task_leaves_every_task_route_but_waits_in_the_trash(
+    client, tasks_url, trash_url, headers, create
+):
+    task = await create(title="undo me", priority="high")
+    url = f"{tasks_url}/{task['id']}"
+    assert (await client.delete(url, headers=headers)).status_code == 204
+
+    assert_problem(await client.get(url, headers=headers), 404)
+    assert_problem(await client.patch(url, json={"title": "x"}, headers=headers), 404)
+    assert_problem(await client.delete(url, headers=headers), 404)
+    assert (await client.get(tasks_url, headers=headers)).json()["total"] == 0
+    assert (await client.get(f"{tasks_url}/stats", headers=headers)).json() == stats_body()
+    trashed = (await client.get(trash_url, headers=headers)).json()
+    assert trashed["total"] == 1
+    assert trashed["items"][0] == task | {"deleted_at": trashed["items"][0]["deleted_at"]}
+    assert trashed["items"][0]["deleted_at"]
+
+
+async def test_restore_brings_the_task_back_as_it_was_with_the_next_version(
+    client, tasks_url, trash_url, headers, create
+):
+    task = await create(title="undo me", tags=["a"], description="kept")
+    await client.delete(f"{tasks_url}/{task['id']}", headers=headers)
+
+    restored = await client.post(f"{trash_url}/{task['id']}/restore", headers=headers)
+
+    assert restored.status_code == 200, restored.text
+    assert restored.json() == task | {"version": task["version"] + 1}
+    assert restored.headers["etag"] == f'"{task["version"] + 1}"'
+    again = await client.get(f"{tasks_url}/{task['id']}", headers=headers)
+    assert again.json() == restored.json()
+    assert await trash_ids(client, trash_url, headers) == []
+
+
+async def test_restore_honours_if_match(client, tasks_url, trash_url, headers, create):
+    task = await create(title="t")
+    await client.delete(f"{tasks_url}/{task['id']}", headers=headers)
+    url = f"{trash_url}/{task['id']}/restore"
+    assert_problem(await client.post(url, headers=headers | {"If-Match": '"9"'}), 412)
+    assert await trash_ids(client, trash_url, headers) == [task["id"]]
+    assert (await client.post(url, headers=headers | {"If-Match": '"1"'})).status_code == 200
+
+
+async def test_delete_honours_if_match(client, tasks_url, headers, create):
+    task = await create(title="t")
+    url = f"{tasks_url}/{task['id']}"
+    assert_problem(await client.delete(url, headers=headers | {"If-Match": '"2"'}), 412)
+    assert (await client.get(url, headers=headers)).status_code == 200
+
+
+async def test_only_tasks_in_the_trash_can_be_restored_or_purged(
+    client, trash_url, headers, create
+):
+    live = await create(title="alive")
+    assert_problem(await client.post(f"{trash_url}/{live['id']}/restore", headers=headers), 404)
+    assert_problem(await client.delete(f"{trash_url}/{live['id']}", headers=headers), 404)
+
+
+async def test_another_users_trash_is_out_of_reach(client, tasks_url, headers, create):
+    task = await create(title="mine")
+    await client.delete(f"{tasks_url}/{task['id']}", headers=headers)
+    stranger = other_user()
+    theirs = f"/api/{stranger}/trash"
+    assert (await client.get(theirs, headers=bearer(stranger))).json()["items"] == []
+    for method, suffix in [("POST", "/restore"), ("DELETE", "")]:
+        response = await client.request(
+            method, f"{theirs}/{task['id']}{suffix}", headers=bearer(stranger)
+        )
+        assert_problem(response, 404)
+    assert_problem(await client.get(f"/api/{stranger}/trash", headers=headers), 403)
+
+
+async def test_purging_one_deletes_it_for_good(client, tasks_url, trash_url, headers, create):
+    kept, purged = await create(title="kept"), await create(title="purged")
+    for task in (kept, purged):
+        await client.delete(f"{tasks_url}/{task['id']}", headers=headers)
+    assert (await client.delete(f"{trash_url}/{purged['id']}", headers=headers)).status_code == 204
+    assert await trash_ids(client, trash_url, headers) == [kept["id"]]
+    assert_problem(await client.post(f"{trash_url}/{purged['id']}/restore", headers=headers), 404)
+
+
+async def test_emptying_the_trash_leaves_live_tasks_alone(
+    client, tasks_url, trash_url, headers, create
+):
+    live = await create(title="live")
+    for title in ("a", "b"):
+        task = await create(title=title)
+        await client.delete(f"{tasks_url}/{task['id']}", headers=headers)
+    assert (await client.delete(trash_url, headers=headers)).status_code == 204
+    assert await trash_ids(client, trash_url, headers) == []
+    assert [t["id"] for t in (await client.get(tasks_url, headers=headers)).json()["items"]] == [
+        live["id"]
+    ]
+
+
+async def test_the_trash_pages_newest_deletion_first(client, tasks_url, trash_url, headers, create):
+    tasks = [await create(title=f"t{n}") for n in range(5)]
+    for task in tasks:
+        await client.delete(f"{tasks_url}/{task['id']}", headers=headers)
+    newest_first = [task["id"] for task in reversed(tasks)]
+    first = (await client.get(trash_url, params={"limit": 2}, headers=headers)).json()
+    rest = (await client.get(trash_url, params={"offset": 2}, headers=headers)).json()
+    assert (first["total"], first["limit"], first["offset"]) == (5, 2, 0)
+    assert [t["id"] for t in first["items"] + rest["items"]] == newest_first
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"offset": -1}])
+async def test_bad_trash_paging_is_422(params, client, trash_url, headers):
+    assert_problem(await client.get(trash_url, params=params, headers=headers), 422)
+
+
+# --- handlers ------------------------------------------------------------------------------------
+
+
+async def test_handlers_trash_restore_and_stats(session, user):
+    task = await create_task(session, user, CreateTask(title="t"))
+    await delete_task(session, user, task.id)
+    with pytest.raises(TaskNotFound):
+        await get_task(session, user, task.id)
+    assert (await task_stats(session, user)).total == 0
+    assert [t.id for t in (await list_trash(session, user, 20, 0)).items] == [task.id]
+    restored = await restore_task(session, user, task.id)
+    assert (restored.deleted_at, restored.version) == (None, 2)
+    assert (await get_task(session, user, task.id)).version == 2
+
+
+async def test_purging_leaves_a_tombstone_for_the_change_feed(session, user):
+    task = await create_task(session, user, CreateTask(title="t"))
+    await delete_task(session, user, task.id)
+    seq = task.change_seq
+    await empty_trash(session, user)
+    tombstone = await session.get(TaskTombstone, (user, task.id))
+    assert (tombstone.task_id, tombstone.change_seq) == (task.id, seq)
+    assert await session.get(Task, task.id, populate_existing=True) is None
+
+
+async def test_retention_purges_only_what_was_deleted_before_the_cutoff(session, user):
+    old, recent = [await create_task(session, user, CreateTask(title=t)) for t in "ab"]
+    for task in (old, recent):
+        await delete_task(session, user, task.id)
+    old.deleted_at = utcnow().replace(year=2000)
+    await session.flush()
+    await purge_expired(session, utcnow().replace(year=2020))
+    assert [t.id for t in (await list_trash(session, user, 20, 0)).items] == [recent.id]
+
+
+async def test_the_trash_is_purged_in_the_background(settings, engine):
+    user = other_user()
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO tasks (user_id, title, completed, priority, tags, recurrence, "
+                "created_at, updated_at, version, deleted_at) VALUES (:user, 'old', false, "
+                "'medium', '{}', 'none', now(), now(), 1, now() - interval '31 days')"
+            ),
+            {"user": user},
+        )
+    remaining = select(func.count()).select_from(Task).where(Task.user_id == user)
+    with live_server(create_app(replace(settings, housekeeping_seconds=0.05))):
+        for _ in range(200):  # no request is made: only the background loop can purge
+            async with engine.connect() as connection:
+                if await connection.scalar(remaining) == 0:
+                    break
+            await asyncio.sleep(0.05)
+    async with engine.connect() as connection:
+        assert await connection.scalar(remaining) == 0
+
+
+# --- plans ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        (
+            "SELECT id FROM tasks WHERE user_id = 'u' AND deleted_at IS NULL "
+            "ORDER BY created_at DESC, id DESC LIMIT 20",
+            "ix_tasks_user_created",
+        ),
+        (
+            "SELECT id FROM tasks WHERE user_id = 'u' AND deleted_at IS NOT NULL "
+            "ORDER BY deleted_at DESC, id DESC LIMIT 20",
+            "ix_tasks_user_trash",
+        ),
+        ("SELECT id FROM tasks WHERE deleted_at < now()", "ix_tasks_trash_age"),
+    ],
+)
+async def test_the_live_and_trash_queries_have_indexes_of_their_own(engine, query, index):
+    async with engine.connect() as connection:
+        await connection.execute(text("SET enable_seqscan = off"))
+        plan = "\n".join(await connection.scalars(text(f"EXPLAIN {query}")))
+    assert index in plan, plan
