@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from commands.recurrence import RULE_MAX, clean_recurrence, clean_time_zone, next_occurrence
-from persistence.domain import InvalidField
+from commands.recurrence import next_occurrence
+from persistence.domain import RECURRENCE_MAX, InvalidField, clean_recurrence, clean_time_zone
 
 BERLIN, NEW_YORK, SYDNEY = "Europe/Berlin", "America/New_York", "Australia/Sydney"
 
@@ -200,6 +200,12 @@ def test_a_daily_task_started_long_ago_catches_up():
     assert following("daily", due, now=utc(2026, 11, 30, 10)) == utc(2026, 12, 1, 9)
 
 
+@pytest.mark.parametrize("due", [utc(1, 1, 1), utc(9999, 12, 31, 1)])
+def test_a_series_running_off_the_ends_of_the_calendar_has_no_next_occurrence(due):
+    # New York's local times here are in year 0, or the next one is in year 10000 in UTC.
+    assert following("daily", due, zone=NEW_YORK) is None
+
+
 # --- rules that end -----------------------------------------------------------------------------
 
 
@@ -259,7 +265,7 @@ def test_presets_are_kept_by_name(preset):
 
 def test_rules_are_read_case_insensitively_and_kept_in_upper_case():
     assert (
-        clean_recurrence("rrule:freq=monthly;byday=mo,-1fr") == "RRULE:FREQ=MONTHLY;BYDAY=MO,-1FR"
+        clean_recurrence("RRULE:freq=monthly;byday=mo,-1fr") == "RRULE:FREQ=MONTHLY;BYDAY=MO,-1FR"
     )
 
 
@@ -268,6 +274,7 @@ def test_rules_are_read_case_insensitively_and_kept_in_upper_case():
     [
         ("hourly", "RRULE:"),
         ("Daily", "RRULE:"),
+        ("rrule:FREQ=DAILY", "RRULE:"),
         ("FREQ=DAILY", "RRULE:"),
         ("RRULE:FREQ=HOURLY", "FREQ=HOURLY"),
         ("RRULE:FREQ=SECONDLY", "FREQ=SECONDLY"),
@@ -302,7 +309,7 @@ def test_rules_are_read_case_insensitively_and_kept_in_upper_case():
         ("RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "BYMONTHDAY"),
         ("RRULE:FREQ=MONTHLY;BYDAY=6MO", "BYDAY"),
         ("RRULE:FREQ=MONTHLY;BYMONTHDAY=1;BYDAY=2MO", "BYDAY"),
-        ("RRULE:FREQ=DAILY;INTERVAL=" + "1" * RULE_MAX, "200"),
+        ("RRULE:FREQ=DAILY;INTERVAL=" + "1" * RECURRENCE_MAX, "200"),
     ],
 )
 def test_unsupported_rules_are_refused_naming_the_part(text, named):
