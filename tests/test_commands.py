@@ -709,7 +709,7 @@ def test_decode_rejects_bad_body(body, message_type):
         b'{"completed": null}',
         b'{"priority": null}',
         b'{"due_date": "2030-01-01T00:00:00"}',
-        b'{"recurrence": "yearly"}',
+        b'{"recurrence": "hourly"}',
     ],
 )
 def test_decode_patch_rejects_bad_body(body):
