@@ -10,6 +10,7 @@ from msgspec import UNSET, UnsetType
 
 from persistence.domain import (
     FIELD_RULES,
+    TIME_ZONE_DEFAULT,
     AwareDateTime,
     Description,
     Priority,
@@ -37,7 +38,7 @@ class TaskFields(_Message, frozen=True, kw_only=True):
     priority: Priority = Priority.MEDIUM
     tags: Tags = msgspec.field(default_factory=list)
     due_date: AwareDateTime | None = None
-    time_zone: TimeZoneName = "UTC"
+    time_zone: TimeZoneName = TIME_ZONE_DEFAULT
     recurrence: RecurrenceRule = Recurrence.NONE
 
 

@@ -60,6 +60,7 @@ def _closer_start(arguments: dict[str, Any], start: datetime, threshold: datetim
 
 
 def _series(arguments: dict[str, Any], start: datetime, threshold: datetime) -> rrule | None:
+    """The rule's occurrences from `start` on, or None when COUNT leaves none after it."""
     if "count" not in arguments:
         return rrule(dtstart=_closer_start(arguments, start, threshold), wkst=0, **arguments)
     series = rrule(dtstart=start, wkst=0, **arguments)  # COUNT counts from the real start

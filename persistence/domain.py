@@ -7,6 +7,8 @@ HTTP edge maps them to statuses.
 
 import re
 from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
@@ -32,6 +34,7 @@ IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 RECURRENCE_MAX = 200
 TIME_ZONE_MAX = 64  # the tz database's longest name has 32 characters
+TIME_ZONE_DEFAULT = "UTC"
 
 # --- enums ---------------------------------------------------------------------------------------
 
@@ -202,12 +205,13 @@ _UNTIL = re.compile(r"([0-9]{8})(?:T([0-9]{6})(Z?))?")
 _LAST_CYCLE_START = datetime(10000 - 400, 1, 1)
 
 
+@dataclass(frozen=True)
 class Until:
     """`UNTIL`: an instant in UTC, or a wall-clock time in the task's zone (a date alone
     means the end of that day)."""
 
-    def __init__(self, moment: datetime, *, utc: bool) -> None:
-        self.moment, self.utc = moment, utc
+    moment: datetime
+    utc: bool
 
     def in_zone(self, zone: ZoneInfo) -> datetime:
         return self.moment.replace(tzinfo=UTC if self.utc else zone)
@@ -257,15 +261,11 @@ def _weekdays(text: str) -> list[weekday]:
 
 
 def _until(text: str) -> Until:
-    match = _UNTIL.fullmatch(text)
-    try:
-        if match is None:
-            raise ValueError
+    if match := _UNTIL.fullmatch(text):
         date, time, utc = match.groups()
-        moment = datetime.strptime(date + (time or "235959"), "%Y%m%d%H%M%S")
-    except ValueError:
-        raise _fail(f"UNTIL must be a date (YYYYMMDD) or a date-time, not {text!r}") from None
-    return Until(moment, utc=bool(utc))
+        with suppress(ValueError):  # no such day or time
+            return Until(datetime.strptime(date + (time or "235959"), "%Y%m%d%H%M%S"), bool(utc))
+    raise _fail(f"UNTIL must be a date (YYYYMMDD) or a date-time, not {text!r}")
 
 
 def _frequency(text: str) -> int:

@@ -12,6 +12,7 @@ from persistence.domain import (
     IDEMPOTENCY_KEY_MAX,
     RECURRENCE_MAX,
     TAG_MAX,
+    TIME_ZONE_DEFAULT,
     TIME_ZONE_MAX,
     TITLE_MAX,
     USER_ID_MAX,
@@ -51,8 +52,10 @@ class Task(SQLModel, table=True):
     )
     due_date: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     time_zone: str = Field(
-        default="UTC",
-        sa_column=sa.Column(sa.String(TIME_ZONE_MAX), nullable=False, server_default="UTC"),
+        default=TIME_ZONE_DEFAULT,
+        sa_column=sa.Column(
+            sa.String(TIME_ZONE_MAX), nullable=False, server_default=TIME_ZONE_DEFAULT
+        ),
     )
     # A preset or an RFC 5545 rule: text, since rules are open-ended.
     recurrence: str = Field(
