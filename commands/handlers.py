@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
-from commands.recurrence import next_due_date
+from commands.recurrence import next_occurrence
 from persistence.domain import (
     PreconditionFailed,
     TaskNotFound,
@@ -30,12 +30,13 @@ from persistence.models import CHANGES_CHANNEL, ChangeCounter, Task, TaskTombsto
 
 
 async def create_task(session: AsyncSession, user_id: str, message: CreateTask) -> Task:
-    task = Task(user_id=user_id, **msgspec.structs.asdict(message))
+    task = Task(user_id=user_id, **msgspec.structs.asdict(message), series_start=message.due_date)
     task.updated_at = task.created_at
     if task.completed:
         task.completed_at = task.created_at
     session.add(task)
     await _record_change(session, task)
+    _roll_over(session, task)
     await session.flush()
     return task
 
@@ -166,10 +167,14 @@ async def _load_for_update(
     return task
 
 
+# A change to any of these starts a recurring task's series afresh from its due date.
+_SERIES_FIELDS = frozenset({"due_date", "time_zone", "recurrence"})
+
+
 async def _write(session: AsyncSession, task: Task, values: Mapping[str, object]) -> set[str]:
     """Write the values that differ and return their names. A real change moves `version` and
     `updated_at` and is recorded for the change feed; a change of `completed` stamps or clears
-    `completed_at`."""
+    `completed_at`; a change of the due date, zone or rule restarts the series."""
     changed = {name: value for name, value in values.items() if getattr(task, name) != value}
     if not changed:
         return set()
@@ -178,6 +183,8 @@ async def _write(session: AsyncSession, task: Task, values: Mapping[str, object]
         setattr(task, name, value)
     if "completed" in changed:
         task.completed_at = now if task.completed else None
+    if _SERIES_FIELDS & changed.keys():
+        task.series_start = task.due_date
     task.updated_at = now
     task.version += 1
     await _record_change(session, task)
@@ -210,12 +217,14 @@ def _roll_over(session: AsyncSession, task: Task) -> None:
 
 
 def _next_occurrence(task: Task) -> Task | None:
+    """The task's next occurrence: the same fields, not completed, due at the rule's next date
+    after both its due date and now, in the same series."""
     if task.due_date is None:
         return None
-    try:
-        due_date = next_due_date(task.due_date, task.recurrence)
-    except (OverflowError, ValueError):  # past the end of the calendar: no next occurrence
-        return None
+    series_start = task.series_start or task.due_date
+    due_date = next_occurrence(
+        task.recurrence, task.time_zone, series_start, task.due_date, utcnow()
+    )
     if due_date is None:
         return None
     return Task(
@@ -225,6 +234,8 @@ def _next_occurrence(task: Task) -> Task | None:
         priority=task.priority,
         tags=list(task.tags),
         due_date=due_date,
+        time_zone=task.time_zone,
         recurrence=task.recurrence,
+        series_start=series_start,
         change_seq=task.change_seq,  # part of the change that completed `task`
     )

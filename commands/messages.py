@@ -1,8 +1,8 @@
 """Write-side messages: one immutable record per intent. They double as the request bodies.
 
 Decoding validates types and limits; `__post_init__` applies `FIELD_RULES`, what msgspec
-cannot express (trimmed titles, lower-cased unique tags, UTC instants, no NUL characters),
-and raises `InvalidField` otherwise.
+cannot express (trimmed titles, lower-cased unique tags, UTC instants, no NUL characters, names
+of the tz database, recurrence rules), and raises `InvalidField` otherwise.
 """
 
 import msgspec
@@ -10,11 +10,14 @@ from msgspec import UNSET, UnsetType
 
 from persistence.domain import (
     FIELD_RULES,
+    TIME_ZONE_DEFAULT,
     AwareDateTime,
     Description,
     Priority,
     Recurrence,
+    RecurrenceRule,
     Tags,
+    TimeZoneName,
 )
 
 
@@ -35,7 +38,8 @@ class TaskFields(_Message, frozen=True, kw_only=True):
     priority: Priority = Priority.MEDIUM
     tags: Tags = msgspec.field(default_factory=list)
     due_date: AwareDateTime | None = None
-    recurrence: Recurrence = Recurrence.NONE
+    time_zone: TimeZoneName = TIME_ZONE_DEFAULT
+    recurrence: RecurrenceRule = Recurrence.NONE
 
 
 class CreateTask(TaskFields, frozen=True, kw_only=True):
@@ -55,7 +59,8 @@ class PatchTask(_Message, frozen=True, kw_only=True):
     priority: Priority | UnsetType = UNSET
     tags: Tags | UnsetType = UNSET
     due_date: AwareDateTime | UnsetType | None = UNSET
-    recurrence: Recurrence | UnsetType = UNSET
+    time_zone: TimeZoneName | UnsetType = UNSET
+    recurrence: RecurrenceRule | UnsetType = UNSET
 
     def changes(self) -> dict[str, object]:
         return {

@@ -10,7 +10,10 @@ from sqlmodel import Field, SQLModel
 from persistence.domain import (
     DESCRIPTION_MAX,
     IDEMPOTENCY_KEY_MAX,
+    RECURRENCE_MAX,
     TAG_MAX,
+    TIME_ZONE_DEFAULT,
+    TIME_ZONE_MAX,
     TITLE_MAX,
     USER_ID_MAX,
     Priority,
@@ -48,10 +51,22 @@ class Task(SQLModel, table=True):
         sa_column=sa.Column(ARRAY(sa.String(TAG_MAX)), nullable=False, server_default="{}"),
     )
     due_date: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
-    recurrence: Recurrence = Field(
-        default=Recurrence.NONE,
-        sa_column=sa.Column(_pg_enum(Recurrence, "task_recurrence"), nullable=False),
+    time_zone: str = Field(
+        default=TIME_ZONE_DEFAULT,
+        sa_column=sa.Column(
+            sa.String(TIME_ZONE_MAX), nullable=False, server_default=TIME_ZONE_DEFAULT
+        ),
     )
+    # A preset or an RFC 5545 rule: text, since rules are open-ended.
+    recurrence: str = Field(
+        default=Recurrence.NONE,
+        sa_column=sa.Column(sa.String(RECURRENCE_MAX), nullable=False),
+    )
+    # The due date of the first occurrence of a recurring task's series, copied to every later
+    # one: it fixes the local time of day, the day of the month that monthly rules keep and
+    # where COUNT counts from. Set afresh when the due date, rule or zone is changed. Not part
+    # of the API.
+    series_start: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(nullable=False))
     version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False))

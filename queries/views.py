@@ -4,7 +4,7 @@ from datetime import datetime
 
 import msgspec
 
-from persistence.domain import Priority, Recurrence
+from persistence.domain import Priority, RecurrenceRule, TimeZoneName
 
 
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):
@@ -17,7 +17,8 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     priority: Priority
     tags: list[str]
     due_date: datetime | None
-    recurrence: Recurrence
+    time_zone: TimeZoneName
+    recurrence: RecurrenceRule
     created_at: datetime
     updated_at: datetime
     version: int

@@ -60,6 +60,7 @@ TASK_DEFAULTS = {
     "priority": Priority.MEDIUM,
     "tags": [],
     "due_date": None,
+    "time_zone": "UTC",
     "recurrence": Recurrence.NONE,
 }
 

@@ -14,6 +14,7 @@ DEFAULTS = {
     "priority": "medium",
     "tags": [],
     "due_date": None,
+    "time_zone": "UTC",
     "recurrence": "none",
 }
 
@@ -211,15 +212,25 @@ async def test_complete_with_body_sets_instead_of_toggling(
 
 
 @pytest.mark.parametrize(
-    ("recurrence", "due_date", "next_due_date"),
+    ("recurrence", "time_zone", "due_date", "next_due_date"),
     [
-        ("daily", "2030-01-31T09:00:00Z", "2030-02-01T09:00:00Z"),
-        ("weekly", "2030-01-31T09:00:00Z", "2030-02-07T09:00:00Z"),
-        ("monthly", "2030-01-31T09:00:00Z", "2030-02-28T09:00:00Z"),
+        ("daily", "UTC", "2030-01-31T09:00:00Z", "2030-02-01T09:00:00Z"),
+        ("weekly", "UTC", "2030-01-31T09:00:00Z", "2030-02-07T09:00:00Z"),
+        ("monthly", "UTC", "2030-01-31T09:00:00Z", "2030-02-28T09:00:00Z"),
+        ("yearly", "UTC", "2028-02-29T09:00:00Z", "2029-02-28T09:00:00Z"),
+        # 09:00 local, before and after the clocks go forward (Berlin 2030-03-31, New York
+        # 2030-03-10); the last Friday of February and of March 2030.
+        ("daily", "Europe/Berlin", "2030-03-30T08:00:00Z", "2030-03-31T07:00:00Z"),
+        (
+            "RRULE:FREQ=MONTHLY;BYDAY=-1FR",
+            "America/New_York",
+            "2030-02-22T14:00:00Z",
+            "2030-03-29T13:00:00Z",
+        ),
     ],
 )
 async def test_completing_a_recurring_task_lists_its_next_occurrence(
-    client, tasks_url, headers, create, recurrence, due_date, next_due_date
+    client, tasks_url, headers, create, recurrence, time_zone, due_date, next_due_date
 ):
     task = await create(
         title="water plants",
@@ -227,6 +238,7 @@ async def test_completing_a_recurring_task_lists_its_next_occurrence(
         priority="high",
         tags=["home"],
         due_date=due_date,
+        time_zone=time_zone,
         recurrence=recurrence,
     )
 
@@ -239,8 +251,19 @@ async def test_completing_a_recurring_task_lists_its_next_occurrence(
     assert follow_up["id"] != task["id"]
     assert follow_up["due_date"] == next_due_date
     assert follow_up["completed"] is False
-    same = ("title", "description", "priority", "tags", "recurrence")
+    same = ("title", "description", "priority", "tags", "time_zone", "recurrence")
     assert {name: follow_up[name] for name in same} == {name: task[name] for name in same}
+
+
+async def test_creating_a_recurring_task_already_completed_lists_its_next_occurrence(
+    client, tasks_url, headers, create
+):
+    task = await create(completed=True, due_date="2030-01-31T09:00:00Z", recurrence="weekly")
+
+    page = (await client.get(tasks_url, params={"status": "pending"}, headers=headers)).json()
+    assert [(item["id"] != task["id"], item["due_date"]) for item in page["items"]] == [
+        (True, "2030-02-07T09:00:00Z")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from alembic import command
@@ -110,6 +111,61 @@ async def test_downgrade_to_base_and_back(database_url):
         async with admin.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await admin.dispose()
+
+
+@pytest.fixture
+async def own_schema(database_url) -> AsyncIterator:
+    """A connection whose tables live in a schema of their own, dropped afterwards."""
+    schema = f"own_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(database_url)
+    async with admin.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'SET search_path TO "{schema}"'))
+            yield connection
+    finally:
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+async def migrate(connection, step: str, revision: str) -> None:
+    await connection.run_sync(lambda sync: getattr(command, step)(alembic_config(sync), revision))
+
+
+INSERT_TASK = text(
+    "INSERT INTO tasks (user_id, title, completed, priority, due_date, recurrence, created_at,"
+    " updated_at, version) VALUES ('u', :title, false, 'medium', :due, :recurrence, now(),"
+    " now(), 1)"
+)
+TASKS = text("SELECT title, time_zone, recurrence, series_start FROM tasks ORDER BY title")
+
+
+async def test_time_zones_and_rules_keep_existing_tasks_as_they_were(own_schema):
+    due = datetime(2026, 1, 31, 9, tzinfo=UTC)
+    await migrate(own_schema, "upgrade", "0001")
+    await own_schema.execute(INSERT_TASK, {"title": "rent", "due": due, "recurrence": "monthly"})
+    await own_schema.execute(INSERT_TASK, {"title": "once", "due": None, "recurrence": "none"})
+    await migrate(own_schema, "upgrade", "0003")
+
+    rows = (await own_schema.execute(TASKS)).all()
+    assert [tuple(row) for row in rows] == [
+        ("once", "UTC", "none", None),
+        ("rent", "UTC", "monthly", due),
+    ]
+
+
+async def test_downgrading_rules_leaves_the_presets_the_enum_knew(own_schema):
+    await migrate(own_schema, "upgrade", "0003")
+    for title, recurrence in [("a", "weekly"), ("b", "yearly"), ("c", "RRULE:FREQ=DAILY")]:
+        await own_schema.execute(
+            INSERT_TASK, {"title": title, "due": None, "recurrence": recurrence}
+        )
+    await migrate(own_schema, "downgrade", "0001")
+
+    rows = await own_schema.execute(text("SELECT title, recurrence::text FROM tasks ORDER BY 1"))
+    assert [tuple(row) for row in rows] == [("a", "weekly"), ("b", "none"), ("c", "none")]
 
 
 def test_the_cli_applies_migrations_to_an_empty_database(empty_database):

@@ -2,6 +2,8 @@
 
 import pytest
 
+from persistence.domain import RECURRENCE_MAX, TIME_ZONE_MAX
+
 
 @pytest.fixture(scope="module")
 async def openapi(client) -> dict:
@@ -45,3 +47,16 @@ async def test_interactive_docs_are_served(client):
     response = await client.get("/schema")
     assert response.status_code == 200
     assert "text/html" in response.headers["content-type"]
+
+
+@pytest.mark.parametrize("schema", ["CreateTask", "ReplaceTask", "TaskView"])
+async def test_openapi_describes_time_zone_and_recurrence_with_examples(openapi, schema):
+    properties = openapi["components"]["schemas"][schema]["properties"]
+    time_zone, recurrence = properties["time_zone"], properties["recurrence"]
+
+    assert (time_zone["maxLength"], recurrence["maxLength"]) == (TIME_ZONE_MAX, RECURRENCE_MAX)
+    assert recurrence["pattern"] == "^(none|daily|weekly|monthly|yearly|RRULE:.+)$"
+    assert "Europe/Berlin" in time_zone["examples"]
+    assert "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH" in recurrence["examples"]
+    assert "IANA" in time_zone["description"]
+    assert "RFC 5545" in recurrence["description"]

@@ -196,7 +196,7 @@ async def test_bad_tags_are_rejected(write, listed, method, tags, field):
     assert [task["title"] for task in await listed()] == ([] if method == "POST" else ["original"])
 
 
-# --- priority and recurrence --------------------------------------------------------------
+# --- priority, recurrence and time zone ---------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -209,6 +209,14 @@ async def test_bad_tags_are_rejected(write, listed, method, tags, field):
         ("recurrence", "daily"),
         ("recurrence", "weekly"),
         ("recurrence", "monthly"),
+        ("recurrence", "yearly"),
+        ("recurrence", "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH"),
+        ("recurrence", "RRULE:FREQ=MONTHLY;BYDAY=-1FR;UNTIL=20301231T235959Z"),
+        ("recurrence", "RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=-1;COUNT=5"),
+        ("recurrence", "RRULE:FREQ=DAILY;BYMONTHDAY=" + "1," * 85 + "10"),  # 200 characters
+        ("time_zone", "UTC"),
+        ("time_zone", "Europe/Berlin"),
+        ("time_zone", "America/Argentina/Buenos_Aires"),
     ],
 )
 async def test_each_allowed_choice_is_accepted(post, field, value):
@@ -227,9 +235,20 @@ async def test_each_allowed_choice_is_accepted(post, field, value):
         ("priority", ""),
         ("priority", 1),
         ("priority", None),
-        ("recurrence", "yearly"),
+        ("recurrence", "hourly"),
         ("recurrence", "Daily"),
         ("recurrence", None),
+        ("recurrence", "rrule:FREQ=DAILY"),
+        ("recurrence", "RRULE:FREQ=HOURLY"),
+        ("recurrence", "RRULE:FREQ=DAILY;BYSETPOS=1"),
+        ("recurrence", "RRULE:FREQ=DAILY;COUNT=0"),
+        ("recurrence", "RRULE:FREQ=DAILY;BYMONTHDAY=" + "1," * 85 + "1,1"),  # 201 characters
+        ("time_zone", "Mars/Olympus_Mons"),
+        ("time_zone", "europe/berlin"),
+        ("time_zone", ""),
+        ("time_zone", None),
+        ("time_zone", "+02:00"),
+        ("time_zone", "A" * 65),
     ],
 )
 async def test_other_choices_are_rejected(write, listed, method, field, value):
@@ -237,6 +256,28 @@ async def test_other_choices_are_rejected(write, listed, method, field, value):
 
     assert error_fields(response) == [field]
     assert [task["title"] for task in await listed()] == ([] if method == "POST" else ["original"])
+
+
+@pytest.mark.parametrize(
+    ("rule", "named"),
+    [
+        ("RRULE:FREQ=SECONDLY", "FREQ=SECONDLY"),
+        ("RRULE:FREQ=WEEKLY;WKST=SU", "WKST"),
+        ("RRULE:FREQ=WEEKLY;BYDAY=2MO", "BYDAY"),
+        ("RRULE:FREQ=DAILY;COUNT=2;UNTIL=20300101", "COUNT and UNTIL"),
+    ],
+)
+async def test_a_rejected_rule_names_the_part_not_supported(post, rule, named):
+    response = await post(title="t", recurrence=rule)
+
+    assert error_fields(response) == ["recurrence"]
+    assert named in response.json()["errors"][0]["message"]
+
+
+async def test_every_bad_field_is_named_with_a_bad_rule(post):
+    response = await post(title="", time_zone="Nowhere", recurrence="RRULE:FREQ=HOURLY")
+
+    assert sorted(error_fields(response)) == ["recurrence", "time_zone", "title"]
 
 
 # --- due_date -----------------------------------------------------------------------------
