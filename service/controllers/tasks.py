@@ -120,9 +120,7 @@ class TaskController(OwnedController):
         sort: FromQuery[SortKey] = SortKey.CREATED,
         order: Annotated[
             Order | None,
-            QueryParameter(
-                description="Default: desc for created, updated and priority, else asc"
-            ),
+            QueryParameter(description="Default: desc for created, updated and priority, else asc"),
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
         offset: Annotated[int, QueryParameter(ge=0, le=TASK_ID_MAX)] = 0,
