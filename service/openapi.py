@@ -1,12 +1,22 @@
-"""The OpenAPI document: bearer security, and the problem body on every documented error."""
+"""The OpenAPI document and the interactive docs: bearer security, the problem body on every
+documented error, and Swagger UI served by the API itself."""
 
 from http import HTTPStatus
 
 import msgspec
+from litestar import Router
+from litestar.datastructures import CacheControlHeader
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 from msgspec import UNSET, UnsetType
+from swagger_ui_bundle import swagger_ui_path
+
+DOCS_PATH = "/schema"
+# The bundle's folder is named after its Swagger UI version, so the URLs change with it.
+ASSETS_PATH = f"/assets/{swagger_ui_path.name}"
+ONE_YEAR_SECONDS = 365 * 24 * 3600
 
 
 class FieldError(msgspec.Struct, frozen=True):
@@ -50,13 +60,37 @@ def responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
+class OfflineSwaggerUI(SwaggerRenderPlugin):
+    """Swagger UI whose scripts, styles and icon come from the API (pinned by the
+    `swagger-ui-bundle-v2` package), so the docs work with no internet access."""
+
+    def __init__(self) -> None:
+        assets = f"{DOCS_PATH}{ASSETS_PATH}"
+        super().__init__(
+            js_url=f"{assets}/swagger-ui-bundle.js",
+            css_url=f"{assets}/swagger-ui.css",
+            standalone_preset_js_url=f"{assets}/swagger-ui-standalone-preset.js",
+            favicon=f"<link rel='icon' type='image/png' href='{assets}/favicon-32x32.png'>",
+        )
+
+    def receive_router(self, router: Router) -> None:
+        super().receive_router(router)
+        router.register(
+            create_static_files_router(
+                ASSETS_PATH,
+                directories=[swagger_ui_path],
+                cache_control=CacheControlHeader(max_age=ONE_YEAR_SECONDS, immutable=True),
+            )
+        )
+
+
 def openapi_config(version: str) -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Tasks API",
         version=version,
         description="Each signed-in user's own tasks. Authenticate with a Better Auth JWT.",
-        path="/schema",
-        render_plugins=[ScalarRenderPlugin()],
+        path=DOCS_PATH,
+        render_plugins=[OfflineSwaggerUI()],
         components=Components(
             security_schemes={
                 "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
