@@ -34,7 +34,7 @@ from service.errors import PROBLEM_DETAILS
 from service.housekeeping import keep_house
 from service.hygiene import hygiene
 from service.observability import access_log, configure_logging
-from service.openapi import openapi_config
+from service.openapi import DefaultsInWords, openapi_config
 from service.settings import Settings
 
 logger = logging.getLogger("taskapi")
@@ -163,11 +163,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             housekeeping.cancel()
 
     return TaskAPI(
-        route_handlers=[TaskController, TrashController, SyncController, health, ready, to_the_docs],
+        route_handlers=[
+            TaskController,
+            TrashController,
+            SyncController,
+            health,
+            ready,
+            to_the_docs,
+        ],
         state=State({"trash_retention": settings.trash_retention}),
         plugins=[
             SQLAlchemyPlugin(config=[db, read_config(db)]),
             ProblemDetailsPlugin(PROBLEM_DETAILS),
+            DefaultsInWords(),
         ],
         # Authentication first, so that the rate limit knows whose budget a request draws on.
         middleware=[

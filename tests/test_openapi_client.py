@@ -28,12 +28,6 @@ GENERATED_SCHEMA = TYPESCRIPT_DIR / "schema.d.ts"
 GENERATE_TIMEOUT_S = 120.0
 TSC_TIMEOUT_S = 300.0
 
-# openapi-typescript's default (`--default-non-nullable true`) makes every property that has
-# a `default` required, even in request bodies built from shared components: `completed`
-# (default false) would become mandatory in a create body. The document is right (it is not
-# in `required`), so the frontend generates with this flag, and so do we.
-OPENAPI_TYPESCRIPT_FLAGS = ("--default-non-nullable", "false")
-
 Document = dict[str, Any]
 
 
@@ -170,7 +164,6 @@ def test_typescript_client_type_checks(openapi_document: Document, tmp_path: Pat
                 str(document_path),
                 "--output",
                 str(GENERATED_SCHEMA),
-                *OPENAPI_TYPESCRIPT_FLAGS,
             ],
             timeout=GENERATE_TIMEOUT_S,
             what="openapi-typescript",
