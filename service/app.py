@@ -34,7 +34,7 @@ from service.errors import PROBLEM_DETAILS
 from service.housekeeping import keep_house
 from service.hygiene import hygiene
 from service.observability import access_log, configure_logging
-from service.openapi import DefaultsInWords, openapi_config
+from service.openapi import RequestBodySchemas, openapi_config
 from service.settings import Settings
 
 logger = logging.getLogger("taskapi")
@@ -175,7 +175,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[
             SQLAlchemyPlugin(config=[db, read_config(db)]),
             ProblemDetailsPlugin(PROBLEM_DETAILS),
-            DefaultsInWords(),
+            RequestBodySchemas(),
         ],
         # Authentication first, so that the rate limit knows whose budget a request draws on.
         middleware=[

@@ -17,8 +17,6 @@ from litestar.typing import FieldDefinition
 from msgspec import UNSET, UnsetType
 from swagger_ui_bundle import swagger_ui_path
 
-from commands.messages import TaskFields
-
 DOCS_PATH = "/schema"
 # The bundle's folder is named after its Swagger UI version, so the URLs change with it.
 ASSETS_PATH = f"/assets/{swagger_ui_path.name}"
@@ -113,19 +111,23 @@ def documented(operation_id: str) -> dict[str, Any]:
     }
 
 
-class DefaultsInWords(StructSchemaPlugin):
-    """Request bodies state a field's default in its description rather than as `default`:
-    openapi-typescript (with its default options) makes every property that has a `default`
-    required, right for a response but wrong for a request (`completed` would be mandatory
-    in a create body)."""
+class RequestBodySchemas(StructSchemaPlugin):
+    """Request bodies (the structs that refuse unknown fields) say so with
+    `additionalProperties: false`, and state a field's default in words rather than as
+    `default`: openapi-typescript (with its default options) makes every property that has a
+    `default` required, right for a response but wrong for a request (`completed` would be
+    mandatory in a create body)."""
 
     def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
-        return field_definition.is_subclass_of(TaskFields)
+        return super().is_plugin_supported_field(field_definition) and bool(
+            field_definition.annotation.__struct_config__.forbid_unknown_fields
+        )
 
     def to_openapi_schema(
         self, field_definition: FieldDefinition, schema_creator: SchemaCreator
     ) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
+        schema.additional_properties = False
         for property_schema in (schema.properties or {}).values():
             if isinstance(property_schema, Schema) and property_schema.default is not None:
                 default = msgspec.json.encode(property_schema.default).decode()
