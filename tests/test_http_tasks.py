@@ -635,7 +635,9 @@ async def test_post_body_that_is_not_a_json_object_is_422(client, tasks_url, hea
 
 
 @pytest.mark.parametrize("suffix", ["", "/complete"])
-@pytest.mark.parametrize("content", [b"{", b"[]"], ids=["malformed", "array"])
+@pytest.mark.parametrize(
+    "content", [b"{", b"1[", b"[]"], ids=["malformed", "malformed-after-a-value", "array"]
+)
 async def test_patch_body_that_is_not_a_json_object_is_422(
     client, tasks_url, headers, create, suffix, content
 ):
