@@ -46,7 +46,6 @@ _WHEN = {
     404: "No such task for this user",
     409: "A request with this `Idempotency-Key` is still being processed; retry shortly",
     410: "The cursor is older than the retention window; sync again without `since`",
-    410: "The cursor is older than the retention window; sync again without `since`",
     412: "The task has changed since the version named in `If-Match`",
     413: "Request body over 64 KiB",
     415: "Request body is not JSON",
@@ -56,7 +55,7 @@ _WHEN = {
 }
 
 # Every status an operation answers besides its success, by operation id: adding a route or a
-# status is one line here, and tests/test_openapi_document.py holds the API to it.
+# status is one line here, and tests/test_openapi.py holds the API to it.
 _TASK = (401, 403, 429, 503)  # any task route: the token, the path's user, the budget, the database
 _BODY = (413, 415, 422)  # any route that reads a JSON body
 STATUSES: dict[str, tuple[int, ...]] = {

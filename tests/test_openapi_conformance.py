@@ -16,8 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from service.app import create_app
-from tests.conftest import bearer
-from tests.live_server import live_server
+from tests.helpers import bearer, live_server
 
 EXAMPLES = 20  # per operation and generation mode: bounded, so the suite stays quick
 CHECKS = [

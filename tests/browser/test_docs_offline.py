@@ -2,11 +2,10 @@
 their scripts and styles come from the API itself."""
 
 import re
-import socket
 
 from service.app import create_app
 from tests.browser.harness import OFFLINE_FLAGS, PUBLISH_RESULT_JS, dump_dom, run_page, serve_page
-from tests.live_server import live_server
+from tests.helpers import free_port, live_server
 
 # Swagger UI renders each operation as a block naming its method and path.
 OPERATION = re.compile(r'class="opblock opblock-(\w+)[^"]*".*?data-path="([^"]+)"', re.DOTALL)
@@ -37,9 +36,6 @@ def test_the_docs_render_every_operation_with_no_internet_access(settings, engin
 
 def test_the_browser_in_that_test_cannot_reach_the_internet():
     page = REACH_THE_INTERNET.replace("__PUBLISH__", PUBLISH_RESULT_JS)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with serve_page(page, host="127.0.0.1", port=port) as url:
+    with serve_page(page, host="127.0.0.1", port=free_port()) as url:
         result = run_page(url, flags=OFFLINE_FLAGS)
     assert result["reached"] is False, result
