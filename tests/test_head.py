@@ -48,3 +48,13 @@ async def test_the_root_leads_to_the_interactive_docs(client, method):
     docs = await client.get(response.headers["location"])
     assert docs.status_code == 200
     assert docs.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/health", {"GET", "HEAD", "OPTIONS"}), ("/api/me/tasks/1/complete", {"PATCH", "OPTIONS"})],
+)
+async def test_allow_lists_head_wherever_get_is(client, path, allowed):
+    response = await client.options(path)
+    assert response.status_code == 204
+    assert set(response.headers["allow"].split(", ")) == allowed
