@@ -130,7 +130,8 @@ class RequestBodySchemas(StructSchemaPlugin):
         for property_schema in (schema.properties or {}).values():
             if isinstance(property_schema, Schema) and property_schema.default is not None:
                 default = msgspec.json.encode(property_schema.default).decode()
-                said = f"{property_schema.description} " if property_schema.description else ""
+                said = property_schema.description
+                said = f"{said.rstrip('.')}. " if said else ""
                 property_schema.description = f"{said}Default: `{default}`."
                 property_schema.default = None
         return schema
