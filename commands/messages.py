@@ -18,6 +18,7 @@ from persistence.domain import (
     RecurrenceRule,
     Tags,
     TimeZoneName,
+    Title,
 )
 
 
@@ -32,7 +33,7 @@ class _Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 class TaskFields(_Message, frozen=True, kw_only=True):
     """Every editable field; one left out takes its default."""
 
-    title: str
+    title: Title
     description: Description | None = None
     completed: bool = False
     priority: Priority = Priority.MEDIUM
@@ -53,7 +54,7 @@ class ReplaceTask(TaskFields, frozen=True, kw_only=True):
 class PatchTask(_Message, frozen=True, kw_only=True):
     """Change only the fields sent (JSON merge patch); `null` clears a nullable field."""
 
-    title: str | UnsetType = UNSET
+    title: Title | UnsetType = UNSET
     description: Description | UnsetType | None = UNSET
     completed: bool | UnsetType = UNSET
     priority: Priority | UnsetType = UNSET

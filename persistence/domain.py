@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, available_timezones
 
 import msgspec
+from annotated_types import MaxLen, MinLen
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, weekday, weekdays
 from msgspec import Meta
 
@@ -60,8 +61,25 @@ Versions = frozenset[int] | None
 
 # --- wire types ----------------------------------------------------------------------------------
 
+# msgspec enforces the `Meta` limits while decoding. `MinLen`/`MaxLen` (annotated-types) are only
+# read by the OpenAPI document: they state limits that `FIELD_RULES` enforce after trimming,
+# which msgspec, counting before trimming, must not check.
+Title = Annotated[
+    str,
+    Meta(description=f"Trimmed; 1-{TITLE_MAX} characters after trimming"),
+    MinLen(1),
+    MaxLen(TITLE_MAX),
+]
 Description = Annotated[str, Meta(max_length=DESCRIPTION_MAX)]
-Tags = Annotated[list[str], Meta(max_length=TAGS_MAX)]
+Tag = Annotated[str, MinLen(1), MaxLen(TAG_MAX)]
+Tags = Annotated[
+    list[Tag],
+    Meta(
+        max_length=TAGS_MAX,
+        description=f"At most {TAGS_MAX}. Each is trimmed and lower-cased, and must then be "
+        f"1-{TAG_MAX} characters; duplicates are dropped (the first is kept).",
+    ),
+]
 AwareDateTime = Annotated[datetime, Meta(tz=True)]
 RULE_PREFIX = "RRULE:"
 RecurrenceRule = Annotated[

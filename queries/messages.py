@@ -27,7 +27,8 @@ class Order(StrEnum):
     DESC = "desc"
 
 
-NEWEST_FIRST = {SortKey.CREATED, SortKey.UPDATED}
+# Newest and most important first; alphabetical and soonest-due first.
+DESCENDING_BY_DEFAULT = {SortKey.CREATED, SortKey.UPDATED, SortKey.PRIORITY}
 
 
 class ListTasks(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,7 +39,7 @@ class ListTasks(msgspec.Struct, frozen=True, kw_only=True):
     due_before: datetime | None = None
     due_after: datetime | None = None
     sort: SortKey = SortKey.CREATED
-    order: Order | None = None  # None: newest first for timestamps, else ascending
+    order: Order | None = None  # None: the sort key's natural direction (`direction`)
     limit: int = PAGE_DEFAULT
     offset: int = 0
 
@@ -53,4 +54,4 @@ class ListTasks(msgspec.Struct, frozen=True, kw_only=True):
     def direction(self) -> Order:
         if self.order is not None:
             return self.order
-        return Order.DESC if self.sort in NEWEST_FIRST else Order.ASC
+        return Order.DESC if self.sort in DESCENDING_BY_DEFAULT else Order.ASC

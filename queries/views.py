@@ -4,18 +4,18 @@ from datetime import datetime
 
 import msgspec
 
-from persistence.domain import Priority, RecurrenceRule, TimeZoneName
+from persistence.domain import Description, Priority, RecurrenceRule, Tags, TimeZoneName, Title
 
 
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     user_id: str
-    title: str
-    description: str | None
+    title: Title
+    description: Description | None
     completed: bool
     completed_at: datetime | None
     priority: Priority
-    tags: list[str]
+    tags: Tags
     due_date: datetime | None
     time_zone: TimeZoneName
     recurrence: RecurrenceRule

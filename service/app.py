@@ -18,12 +18,13 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.routes import HTTPRoute
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
-from litestar.types import Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import DBAPIError
 
 from persistence.database import read_config, write_config
 from persistence.migrate import upgrade_to_head
 from service.auth import BearerAuthMiddleware, TokenVerifier
+from service.controllers.docs import to_the_docs
 from service.controllers.health import health, ready
 from service.controllers.sync import SyncController
 from service.controllers.tasks import TaskController
@@ -33,13 +34,13 @@ from service.errors import PROBLEM_DETAILS
 from service.housekeeping import keep_house
 from service.hygiene import hygiene
 from service.observability import access_log, configure_logging
-from service.openapi import openapi_config
+from service.openapi import RequestBodySchemas, openapi_config
 from service.settings import Settings
 
 logger = logging.getLogger("taskapi")
 
 MAX_BODY_BYTES = 64 * 1024
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema"]
+PUBLIC_PATHS = ["^/$", "^/health$", "^/ready$", "^/schema"]
 MIGRATION_ATTEMPTS = 5
 RATE_LIMIT_STORE = "rate_limit"
 
@@ -95,6 +96,32 @@ async def _migrate(db: SQLAlchemyAsyncConfig) -> None:
             await asyncio.sleep(0.5 * 2**attempt)
 
 
+def head_as_get(app: ASGIApp) -> ASGIApp:
+    """Answers `HEAD` on every `GET` route: routed, authenticated and answered as the `GET`,
+    with the same status and headers and no body (RFC 9110, 9.3.2)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await app({**scope, "method": "GET"}, receive, without_body)
+
+    return middleware
+
+
+def _answered_methods(methods: set[str]) -> set[str]:
+    """A route's methods, with `HEAD` wherever there is `GET` (see `head_as_get`)."""
+    return (methods | {"HEAD"}) if "GET" in methods else methods
+
+
 class TaskAPI(Litestar):
     """The Litestar app, with the access log and the headers every response carries around
     everything it answers."""
@@ -102,11 +129,12 @@ class TaskAPI(Litestar):
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
         methods_by_path = {
-            route.path_format: route.methods
+            route.path_format: _answered_methods(route.methods)
             for route in self.routes
             if isinstance(route, HTTPRoute)
         }
-        self._logged = access_log(hygiene(super().__call__, config["cors_config"], methods_by_path))
+        answered = head_as_get(super().__call__)
+        self._logged = access_log(hygiene(answered, config["cors_config"], methods_by_path))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._logged(scope, receive, send)
@@ -135,11 +163,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             housekeeping.cancel()
 
     return TaskAPI(
-        route_handlers=[TaskController, TrashController, SyncController, health, ready],
+        route_handlers=[
+            TaskController,
+            TrashController,
+            SyncController,
+            health,
+            ready,
+            to_the_docs,
+        ],
         state=State({"trash_retention": settings.trash_retention}),
         plugins=[
             SQLAlchemyPlugin(config=[db, read_config(db)]),
             ProblemDetailsPlugin(PROBLEM_DETAILS),
+            RequestBodySchemas(),
         ],
         # Authentication first, so that the rate limit knows whose budget a request draws on.
         middleware=[

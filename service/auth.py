@@ -7,7 +7,7 @@ chosen by algorithm family, so an HS token is never checked against a public key
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,8 +190,20 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=await verifier.verify(token.strip()), auth=None)
 
 
-def mint_token(secret: str, subject: str, ttl_seconds: int) -> str:
-    """An HS256 token for development and tests (`taskapi token`)."""
+def mint_token(
+    secret: str,
+    subject: str,
+    ttl_seconds: int,
+    *,
+    issuers: Sequence[str] = (),
+    audiences: Sequence[str] = (),
+) -> str:
+    """An HS256 token for development and tests (`taskapi token`). Where the verifier checks
+    `iss` and `aud`, pass what it accepts: the token carries the first of each."""
     now = int(time.time())
-    claims = {"sub": subject, "iat": now, "exp": now + ttl_seconds}
+    claims: dict[str, object] = {"sub": subject, "iat": now, "exp": now + ttl_seconds}
+    if issuers:
+        claims["iss"] = issuers[0]
+    if audiences:
+        claims["aud"] = audiences[0]
     return jwt.encode(claims, secret, algorithm=HMAC_ALGORITHM)

@@ -34,7 +34,8 @@ def token(sub: str, ttl: int) -> None:
         raise click.ClickException(
             "JWT_SECRET is not set; this deployment's tokens come from Better Auth."
         )
-    click.echo(mint_token(secret, sub, ttl))
+    checked = {"issuers": settings.jwt_issuer, "audiences": settings.jwt_audience}
+    click.echo(mint_token(secret, sub, ttl, **checked))
 
 
 def main() -> None:

@@ -1,13 +1,17 @@
 """The `taskapi` command: `token` mints development tokens, `run` refuses to start open."""
 
+import asyncio
 import os
 import subprocess
 
+import httpx
 import jwt
 import pytest
 from click.testing import CliRunner
 
+from service.auth import TokenVerifier
 from service.cli import token
+from service.settings import Settings
 from tests.helpers import TASKAPI, TEST_SECRET
 
 
@@ -80,3 +84,31 @@ def test_token_command_refuses_without_a_secret_for_a_real_database(monkeypatch,
 def test_token_command_rejects_bad_lifetimes(monkeypatch, ttl):
     monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
     assert CliRunner().invoke(token, ["--sub", "a", "--ttl", ttl]).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "checks",
+    [
+        pytest.param({"BETTER_AUTH_URL": "https://auth.example.com"}, id="from-better-auth-url"),
+        pytest.param(
+            {"JWT_ISSUER": "https://issuer.example.com", "JWT_AUDIENCE": "tasks,other"},
+            id="issuer-and-audience-lists",
+        ),
+        pytest.param({}, id="not-checked"),
+    ],
+)
+async def test_token_command_mints_what_the_same_settings_accept(tmp_path, checks):
+    environment = {"PATH": os.environ["PATH"], "JWT_SECRET": TEST_SECRET, **checks}
+    minted = await asyncio.create_subprocess_exec(
+        TASKAPI,
+        *("token", "--sub", "alice"),
+        cwd=tmp_path,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    token, errors = await asyncio.wait_for(minted.communicate(), 60)
+    assert minted.returncode == 0, errors.decode()
+    async with httpx.AsyncClient() as http:
+        verifier = TokenVerifier.from_settings(Settings.from_env(environment), http)
+        assert await verifier.verify(token.decode().strip()) == "alice"

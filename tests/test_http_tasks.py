@@ -416,8 +416,8 @@ async def test_list_filters(client, tasks_url, headers, seeded, params, expected
         ([("sort", "created"), ("order", "asc")], ["milk", "report", "call"]),
         ([("sort", "title")], ["milk", "call", "report"]),
         ([("sort", "title"), ("order", "desc")], ["report", "call", "milk"]),
-        ([("sort", "priority")], ["report", "call", "milk"]),
-        ([("sort", "priority"), ("order", "desc")], ["milk", "call", "report"]),
+        ([("sort", "priority")], ["milk", "call", "report"]),
+        ([("sort", "priority"), ("order", "asc")], ["report", "call", "milk"]),
         ([("sort", "due_date")], ["milk", "report", "call"]),
         ([("sort", "due_date"), ("order", "desc")], ["report", "milk", "call"]),
     ],
@@ -635,7 +635,9 @@ async def test_post_body_that_is_not_a_json_object_is_422(client, tasks_url, hea
 
 
 @pytest.mark.parametrize("suffix", ["", "/complete"])
-@pytest.mark.parametrize("content", [b"{", b"[]"], ids=["malformed", "array"])
+@pytest.mark.parametrize(
+    "content", [b"{", b"1[", b"[]"], ids=["malformed", "malformed-after-a-value", "array"]
+)
 async def test_patch_body_that_is_not_a_json_object_is_422(
     client, tasks_url, headers, create, suffix, content
 ):

@@ -251,7 +251,7 @@ async def test_list_sorts_by_title_case_insensitively(session, user, order, expe
 @pytest.mark.parametrize(
     ("order", "expected"),
     [
-        (None, ["low", "medium", "high"]),
+        (None, ["high", "medium", "low"]),
         (Order.ASC, ["low", "medium", "high"]),
         (Order.DESC, ["high", "medium", "low"]),
     ],

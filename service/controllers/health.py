@@ -8,6 +8,8 @@ from litestar.di import NamedDependency
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.openapi import documented
+
 READY_TIMEOUT_SECONDS = 3.0
 
 
@@ -15,7 +17,7 @@ class Health(msgspec.Struct, frozen=True):
     status: str
 
 
-@get("/health", operation_id="health", summary="The process is up", tags=["health"])
+@get("/health", **documented("health"), summary="The process is up", tags=["health"])
 async def health() -> Health:
     return Health("ok")
 
@@ -27,7 +29,7 @@ async def _ping(engine: AsyncEngine) -> None:
 
 @get(
     "/ready",
-    operation_id="ready",
+    **documented("ready"),
     summary="The database is reachable",
     description="503 with `Retry-After` when it is not.",
     tags=["health"],

@@ -9,7 +9,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
-from litestar.params import FromPath, HeaderParameter, PathParameter
+from litestar.params import HeaderParameter, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.domain import TaskNotFound
@@ -36,7 +36,10 @@ async def task_id_is_canonical(connection: ASGIConnection, _: BaseRouteHandler) 
         raise TaskNotFound(task_id)
 
 
-async def acting_user(request: Request, user_id: FromPath[str]) -> str:
+UserId = Annotated[str, PathParameter(description="The token's user id (its `sub`), or `me`")]
+
+
+async def acting_user(request: Request, user_id: UserId) -> str:
     """The token's user. Declaring `user_id` (already checked by the guard) keeps the path
     parameter in every handler's signature: Litestar's OpenAPI generation adds it in place
     otherwise, after which validation errors also report a missing `user_id`."""

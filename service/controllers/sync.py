@@ -11,7 +11,7 @@ from persistence.domain import CHANGES_PAGE_DEFAULT, CHANGES_PAGE_MAX
 from queries.changes import changes_since, decode_cursor
 from queries.views import ChangePage
 from service.controllers.owned import OwnedController, Owner, Session
-from service.openapi import responses
+from service.openapi import documented
 
 Since = Annotated[
     str | None,
@@ -29,12 +29,11 @@ class SyncController(OwnedController):
 
     @get(
         "/changes",
-        operation_id="listChanges",
+        **documented("listChanges"),
         summary="Every task changed after `since`, once each, in its latest state",
         description="Deleted tasks come as `delete` entries. Go on from `cursor` while "
         "`has_more`; a `since` older than the trash retention window is a 410: sync again "
         "without it.",
-        responses=responses(401, 403, 410, 422),
     )
     async def list_changes(
         self,

@@ -42,7 +42,7 @@ from service.controllers.owned import (
     with_etag,
 )
 from service.etags import etag, still_current, versions_named
-from service.openapi import responses
+from service.openapi import documented
 
 
 def created(request: Request, task: TaskView) -> Response[TaskView]:
@@ -97,9 +97,8 @@ class TaskController(OwnedController):
 
     @get(
         "/",
-        operation_id="listTasks",
+        **documented("listTasks"),
         summary="List, filter, sort and page the user's tasks",
-        responses=responses(401, 403, 422),
     )
     async def list_tasks(
         self,
@@ -120,7 +119,7 @@ class TaskController(OwnedController):
         sort: FromQuery[SortKey] = SortKey.CREATED,
         order: Annotated[
             Order | None,
-            QueryParameter(description="Default: desc for created and updated, else asc"),
+            QueryParameter(description="Default: desc for created, updated and priority, else asc"),
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
         offset: Annotated[int, QueryParameter(ge=0, le=TASK_ID_MAX)] = 0,
@@ -141,10 +140,9 @@ class TaskController(OwnedController):
 
     @post(
         "/",
-        operation_id="createTask",
+        **documented("createTask"),
         summary="Create a task",
         response_headers=[LOCATION, ETAG],
-        responses=responses(401, 403, 409, 413, 415, 422),
     )
     async def create_task(
         self,
@@ -163,19 +161,17 @@ class TaskController(OwnedController):
 
     @get(
         "/stats",
-        operation_id="taskStats",
+        **documented("taskStats"),
         summary="Counts for a dashboard",
-        responses=responses(401, 403),
     )
     async def task_stats(self, read_session: Session, owner: Owner) -> TaskStats:
         return await queries.task_stats(read_session, owner)
 
     @get(
         "/{task_id:int}",
-        operation_id="getTask",
+        **documented("getTask"),
         summary="Get one task",
         response_headers=[ETAG],
-        responses=responses(304, 401, 403, 404),
     )
     async def get_task(
         self,
@@ -191,10 +187,9 @@ class TaskController(OwnedController):
 
     @put(
         "/{task_id:int}",
-        operation_id="replaceTask",
+        **documented("replaceTask"),
         summary="Replace the editable fields; a field left out takes its default",
         response_headers=[ETAG],
-        responses=responses(401, 403, 404, 412, 413, 415, 422),
     )
     async def replace_task(
         self,
@@ -210,10 +205,9 @@ class TaskController(OwnedController):
 
     @patch(
         "/{task_id:int}",
-        operation_id="patchTask",
+        **documented("patchTask"),
         summary="Change the fields sent (JSON merge patch); null clears a nullable field",
         response_headers=[ETAG],
-        responses=responses(401, 403, 404, 412, 413, 415, 422),
     )
     async def patch_task(
         self,
@@ -229,11 +223,10 @@ class TaskController(OwnedController):
 
     @patch(
         "/{task_id:int}/complete",
-        operation_id="completeTask",
+        **documented("completeTask"),
         summary='Toggle completion, or set it with {"completed": true|false}',
         description="Completing a recurring task that has a due date creates its next occurrence.",
         response_headers=[ETAG],
-        responses=responses(401, 403, 404, 412, 415, 422),
     )
     async def complete_task(
         self,
@@ -249,9 +242,8 @@ class TaskController(OwnedController):
 
     @delete(
         "/{task_id:int}",
-        operation_id="deleteTask",
+        **documented("deleteTask"),
         summary="Move a task to the trash",
-        responses=responses(401, 403, 404, 412),
     )
     async def delete_task(
         self, db_session: Session, owner: Owner, task_id: TaskId, if_match: IfMatch = None

@@ -19,7 +19,7 @@ from service.controllers.owned import (
     with_etag,
 )
 from service.etags import versions_named
-from service.openapi import responses
+from service.openapi import documented
 
 Limit = Annotated[int, QueryParameter(ge=1, le=PAGE_MAX)]
 Offset = Annotated[int, QueryParameter(ge=0, le=TASK_ID_MAX)]
@@ -31,9 +31,8 @@ class TrashController(OwnedController):
 
     @get(
         "/",
-        operation_id="listTrash",
+        **documented("listTrash"),
         summary="Deleted tasks, newest deletion first",
-        responses=responses(401, 403, 422),
     )
     async def list_trash(
         self, read_session: Session, owner: Owner, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
@@ -42,11 +41,10 @@ class TrashController(OwnedController):
 
     @post(
         "/{task_id:int}/restore",
-        operation_id="restoreTask",
+        **documented("restoreTask"),
         summary="Put a deleted task back as it was (its version moves on by one)",
         status_code=200,
         response_headers=[ETAG],
-        responses=responses(401, 403, 404, 412),
     )
     async def restore_task(
         self, db_session: Session, owner: Owner, task_id: TaskId, if_match: IfMatch = None
@@ -56,18 +54,16 @@ class TrashController(OwnedController):
 
     @delete(
         "/{task_id:int}",
-        operation_id="purgeTask",
+        **documented("purgeTask"),
         summary="Delete a task in the trash for good",
-        responses=responses(401, 403, 404),
     )
     async def purge_task(self, db_session: Session, owner: Owner, task_id: TaskId) -> None:
         await commands.purge_task(db_session, owner, task_id)
 
     @delete(
         "/",
-        operation_id="emptyTrash",
+        **documented("emptyTrash"),
         summary="Delete every task in the trash for good",
-        responses=responses(401, 403),
     )
     async def empty_trash(self, db_session: Session, owner: Owner) -> None:
         await commands.empty_trash(db_session, owner)

@@ -28,7 +28,7 @@ import socketserver
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +37,8 @@ from typing import Any
 __all__ = [
     "CHROMIUM_FLAGS",
     "DONE_TITLE",
+    "MISSING_CHROMIUM",
+    "OFFLINE_FLAGS",
     "PUBLISH_RESULT_JS",
     "RESULT_ELEMENT_ID",
     "BrowserError",
@@ -44,6 +46,7 @@ __all__ = [
     "PortInUseError",
     "arun_page",
     "cors_probe_page",
+    "dump_dom",
     "find_chromium",
     "run_page",
     "serve_page",
@@ -64,6 +67,19 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
     "--disable-sync",
     "--disable-dev-shm-usage",
     "--no-default-browser-check",
+)
+
+# With these, a page can reach 127.0.0.1 and nothing else: every other host name or address
+# resolves to nothing, and every connection that would still leave goes to a proxy on a port
+# where nothing listens (Chromium never sends loopback traffic through a proxy).
+OFFLINE_FLAGS: tuple[str, ...] = (
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--proxy-server=http://127.0.0.1:9",
+)
+
+MISSING_CHROMIUM = (
+    "Chromium is not installed: `apt-get install -y chromium` (Debian's package; `.ci/run` "
+    "installs it)"
 )
 
 PUBLISH_RESULT_JS = f"""
@@ -254,19 +270,19 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
         proc.wait(timeout=_KILL_WAIT_SECONDS)
 
 
-def run_page(url: str, timeout: float = 30) -> dict[str, Any]:
-    """Open ``url`` in headless Chromium and return the JSON object the page published.
+def dump_dom(url: str, timeout: float = 30, flags: Sequence[str] = ()) -> str:
+    """Open ``url`` in headless Chromium (with ``flags`` added to ``CHROMIUM_FLAGS``) and return
+    the page's DOM once its scripts are idle.
 
     ``timeout`` (seconds) bounds the whole run, browser start included.  Raises
     ``PageTimeoutError`` when it passes (the browser is killed), and ``BrowserError`` when
-    Chromium is missing or fails, or the page never set ``document.title = "done"`` with a JSON
-    object in ``<pre id="result">``.
+    Chromium is missing or fails.
     """
     if timeout <= 0:
         raise ValueError("timeout must be positive")
     chromium = find_chromium()
     if chromium is None:
-        raise BrowserError("chromium is not installed: run `apt-get install -y chromium`")
+        raise BrowserError(MISSING_CHROMIUM)
     # The virtual clock stands still while fetches are pending, so this budget only limits
     # timers; the wall-clock bound is `timeout` below.
     budget_ms = max(1, int(timeout * 1000))
@@ -274,6 +290,7 @@ def run_page(url: str, timeout: float = 30) -> dict[str, Any]:
         command = [
             chromium,
             *CHROMIUM_FLAGS,
+            *flags,
             f"--user-data-dir={d}",
             f"--virtual-time-budget={budget_ms}",
             "--dump-dom",
@@ -304,6 +321,16 @@ def run_page(url: str, timeout: float = 30) -> dict[str, Any]:
         raise BrowserError(
             f"chromium exited with status {proc.returncode} on {url}:\n{_tail(stderr)}"
         )
+    return dom
+
+
+def run_page(url: str, timeout: float = 30, flags: Sequence[str] = ()) -> dict[str, Any]:
+    """Open ``url`` in headless Chromium and return the JSON object the page published.
+
+    Raises what ``dump_dom`` raises, and ``BrowserError`` when the page never set
+    ``document.title = "done"`` with a JSON object in ``<pre id="result">``.
+    """
+    dom = dump_dom(url, timeout, flags)
     parser = _ResultParser()
     parser.feed(dom)
     parser.close()
@@ -311,7 +338,7 @@ def run_page(url: str, timeout: float = 30) -> dict[str, Any]:
         raise BrowserError(
             f"{url} did not publish a result (title={parser.title!r}, "
             f"result element {'found' if parser.result is not None else 'missing'}).\n"
-            f"DOM: {dom[:2000]}\nchromium stderr:\n{_tail(stderr)}"
+            f"DOM: {dom[:2000]}"
         )
     try:
         value = json.loads(parser.result)
@@ -322,13 +349,13 @@ def run_page(url: str, timeout: float = 30) -> dict[str, Any]:
     return value
 
 
-async def arun_page(url: str, timeout: float = 30) -> dict[str, Any]:  # noqa: ASYNC109
+async def arun_page(url: str, timeout: float = 30, flags: Sequence[str] = ()) -> dict[str, Any]:  # noqa: ASYNC109
     """``run_page`` for async tests: runs it in a worker thread so the event loop stays free.
 
     Use this when the API under test is served on the test's own event loop; calling the
     blocking ``run_page`` there would stall the server and end in ``PageTimeoutError``.
     """
-    return await asyncio.to_thread(run_page, url, timeout)
+    return await asyncio.to_thread(run_page, url, timeout, flags)
 
 
 # --------------------------------------------------------------------------- the CORS probe page

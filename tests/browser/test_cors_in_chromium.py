@@ -1,18 +1,10 @@
 """A real browser calls the API cross-origin from http://localhost:3000, as the Next.js app does."""
 
 import dataclasses
-import os
-
-import pytest
 
 from service.app import create_app
-from tests.browser.harness import cors_probe_page, find_chromium, run_page, serve_page
+from tests.browser.harness import cors_probe_page, run_page, serve_page
 from tests.helpers import live_server, make_token
-
-pytestmark = pytest.mark.skipif(
-    find_chromium() is None and os.environ.get("CI") != "true",
-    reason="Chromium is not installed (apt-get install chromium); CI always runs this",
-)
 
 
 def probe(settings, token: str) -> dict:

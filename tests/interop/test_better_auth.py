@@ -1,8 +1,6 @@
 """An unmodified Better Auth server (the npm package, with its JWT plugin) issues the tokens;
 the API is configured with BETTER_AUTH_URL alone."""
 
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -15,11 +13,6 @@ from tests.interop.better_auth_server import (
     BetterAuthServer,
     install_node_packages,
     run_better_auth,
-)
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None and os.environ.get("CI") != "true",
-    reason="Node.js is not installed; CI always runs this",
 )
 
 

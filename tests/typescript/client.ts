@@ -29,8 +29,10 @@ export type CreatedTask = TasksRoute["post"]["responses"][201]["content"]["appli
 export type PatchTaskBody = TaskRoute["patch"]["requestBody"]["content"]["application/json"];
 export type PatchedTask = TaskRoute["patch"]["responses"][200]["content"]["application/json"];
 
-export type SetCompletionBody =
-  CompleteRoute["patch"]["requestBody"]["content"]["application/json"];
+/** The body of `/complete` is optional: without one, the call toggles completion. */
+export type SetCompletionBody = NonNullable<
+  NonNullable<CompleteRoute["patch"]["requestBody"]>["content"]["application/json"]
+>;
 
 /** RFC 9457 problem details, as documented on a 422 from `POST /api/{user_id}/tasks`. */
 export type Problem =
@@ -209,6 +211,9 @@ export type GeneratedTypesAreNotAny = [
 
 /** Only a title is required to create a task; every other editable field has a default. */
 export const minimalCreate: CreateTaskBody = { title: "Buy milk" };
+
+/** `/complete` needs no body: without one it toggles. */
+export const toggleWithoutBody: CompleteRoute["patch"]["requestBody"] = undefined;
 
 export function mustNotCompile(task: Task, problem: Problem): void {
   // @ts-expect-error title is a string
