@@ -3,7 +3,7 @@
 import pytest
 
 # Headers that differ between any two responses, whatever the method.
-PER_RESPONSE = {"x-request-id", "date", "ratelimit-remaining"}
+PER_RESPONSE = {"x-request-id", "date", "ratelimit-remaining", "ratelimit-reset"}
 
 
 def get_routes(document: dict) -> list[str]:
