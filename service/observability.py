@@ -108,3 +108,7 @@ def configure_logging(level: str, log_format: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("uvicorn.access").disabled = True  # replaced by `taskapi.access`
+    # A quiet start: the progress reports of uvicorn, pgserver and Alembic only when debugging.
+    if level.upper() != "DEBUG":
+        for chatty in ("uvicorn.error", "pgserver", "alembic"):
+            logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))
