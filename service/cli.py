@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import signal
-import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -129,7 +128,7 @@ def _migrate(primary: DatabaseURL) -> None:
     try:
         asyncio.run(migrate())
     except (OSError, SQLAlchemyError) as error:
-        raise click.ClickException(f"cannot migrate {primary}: {reason(error)}") from None
+        raise SystemExit(f"taskapi: cannot migrate {primary}: {reason(error)}") from None
 
 
 def _share_with_workers(settings: Settings) -> None:
@@ -144,8 +143,6 @@ def reason(error: BaseException) -> str:
     """The first line of what went wrong, without SQLAlchemy's wrapping."""
     if isinstance(error, DBAPIError) and error.orig is not None:
         error = error.orig
-    if isinstance(error, ssl.SSLError):
-        return f"TLS: {error.reason or error}"
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 

@@ -1,9 +1,9 @@
 """Real components the tests start themselves, in temporary folders, once per test session:
 scratch PostgreSQL servers (TLS, a streaming replica) and PgBouncer in transaction mode.
 
-PostgreSQL's programs come from the `pgserver` package (already a dependency); PgBouncer from
-the system (`apt-get install pgbouncer`). PostgreSQL and PgBouncer refuse to run as root, so
-as root they run as pgserver's own system user.
+PostgreSQL's programs and PgBouncer come from the system (`apt-get install postgresql
+pgbouncer`: pgserver's bundled PostgreSQL has no TLS). Both refuse to run as root, so as root
+they run as pgserver's system user.
 """
 
 import datetime
@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pgserver
 import pytest
 from alembic.script import ScriptDirectory
 from cryptography import x509
@@ -33,7 +32,8 @@ from sqlalchemy.engine import make_url
 from persistence.database import make_engine
 from persistence.migrate import alembic_config
 
-POSTGRES_BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
+# Debian's layout, newest version first
+POSTGRES_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: -int(p.parent.name))
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 START_SECONDS = 60
 
@@ -49,6 +49,12 @@ def _service_user() -> str | None:
     if os.geteuid() != 0:
         return None
     return ensure_user_exists("pgserver").pw_name
+
+
+def _postgres_program(name: str) -> Path:
+    if not POSTGRES_BINS:
+        pytest.fail("PostgreSQL's server programs are needed: apt-get install postgresql")
+    return POSTGRES_BINS[0] / name
 
 
 def _run_as_service_user(*command: str | Path) -> None:
@@ -89,7 +95,7 @@ class ScratchPostgres:
     def create(cls, prefix: str, **settings: str) -> "ScratchPostgres":
         server = cls(_private_folder(prefix), free_port())
         _run_as_service_user(
-            POSTGRES_BIN / "initdb", "-D", server.data, "-U", "postgres", "--auth=trust"
+            _postgres_program("initdb"), "-D", server.data, "-U", "postgres", "--auth=trust"
         )
         server.configure(settings)
         return server
@@ -99,7 +105,7 @@ class ScratchPostgres:
         """A streaming replica: a base backup of `primary` that follows it (`-R`)."""
         server = cls(_private_folder("taskapi-replica-"), free_port())
         _run_as_service_user(
-            POSTGRES_BIN / "pg_basebackup",
+            _postgres_program("pg_basebackup"),
             *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
             *("-D", server.data, "-R", "-X", "stream"),
         )
@@ -119,12 +125,18 @@ class ScratchPostgres:
         hba.write_text("local all all trust\n" + "\n".join(hba_lines) + "\n")
 
     def start(self) -> None:
-        _run_as_service_user(
-            POSTGRES_BIN / "pg_ctl", "-D", self.data, "-l", self.folder / "log", "-w", "start"
-        )
+        log = self.folder / "log"
+        try:
+            _run_as_service_user(
+                _postgres_program("pg_ctl"), "-D", self.data, "-l", log, "-w", "start"
+            )
+        except subprocess.CalledProcessError:
+            pytest.fail(f"PostgreSQL did not start:\n{log.read_text(errors='replace')[-2000:]}")
 
     def stop(self) -> None:
-        _run_as_service_user(POSTGRES_BIN / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+        _run_as_service_user(
+            _postgres_program("pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop"
+        )
 
     def remove(self) -> None:
         if (self.data / "postmaster.pid").exists():
@@ -309,7 +321,7 @@ def pgbouncer(database_url: str, engine) -> Iterator[PgBouncer]:
 
 @pytest.fixture(scope="session")
 def certificates() -> Iterator[Certificates]:
-    folder = Path(tempfile.mkdtemp(prefix="taskapi-certs-"))
+    folder = _private_folder("taskapi-certs-")  # the server reads its key from here
     yield make_certificates(folder)
     shutil.rmtree(folder, ignore_errors=True)
 
