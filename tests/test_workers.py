@@ -1,0 +1,180 @@
+"""`taskapi run` as a process manager runs it: several workers, a quiet start, one log line per
+request, and one signal to the top process stops everything once in-flight requests are
+answered, the embedded PostgreSQL included."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.components import free_port
+from tests.conftest import PROJECT_ROOT
+
+TASKAPI = str(Path(sys.executable).parent / "taskapi")
+START_SECONDS = 180
+STOP_SECONDS = 60
+
+
+class RunningAPI:
+    """`taskapi run` in a subprocess, its output collected line by line."""
+
+    def __init__(self, workdir: Path, *args: str, **env: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.postmaster = workdir / ".data" / "postgres" / "postmaster.pid"
+        self.process = subprocess.Popen(
+            [TASKAPI, "run", "--port", str(self.port), *args],
+            cwd=workdir,
+            env={"PATH": os.environ["PATH"], "LOG_FORMAT": "json"} | env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                if httpx.get(f"{self.base}/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.process.kill()
+        pytest.fail("taskapi run did not become ready:\n" + "\n".join(self.lines))
+
+    def processes(self) -> list[psutil.Process]:
+        """This process, everything it started, and the embedded PostgreSQL server."""
+        top = psutil.Process(self.process.pid)
+        postmaster = psutil.Process(int(self.postmaster.read_text().split()[0]))
+        return [top, *top.children(recursive=True), postmaster, *postmaster.children()]
+
+    def workers(self) -> list[psutil.Process]:
+        children = psutil.Process(self.process.pid).children()
+        return [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+
+    def token(self, workdir: Path, sub: str) -> str:
+        minted = subprocess.run(
+            [TASKAPI, "token", "--sub", sub], cwd=workdir, capture_output=True, text=True
+        )
+        return minted.stdout.strip()
+
+    def wait_for_exit(self) -> int:
+        return self.process.wait(timeout=STOP_SECONDS)
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    # Under the project, not /tmp: as root, the embedded server runs as its own system user
+    # and must reach its data directory.
+    path = PROJECT_ROOT / ".data" / f"workers-{uuid.uuid4().hex[:8]}"
+    path.mkdir(parents=True)
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def _log_entries(lines: list[str]) -> list[dict]:
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def _start_a_request_and_wait_until_the_app_reads_its_body(
+    api: RunningAPI, token: str, body: bytes
+) -> socket.socket:
+    """`Expect: 100-continue`: uvicorn answers `100 Continue` when the app asks for the body,
+    so once it arrives the request is in flight inside a worker."""
+    connection = socket.create_connection(("127.0.0.1", api.port), timeout=STOP_SECONDS)
+    connection.sendall(
+        b"POST /api/me/tasks HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n".encode()
+        + b"Expect: 100-continue\r\n\r\n"
+    )
+    assert connection.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+    return connection
+
+
+def _left_running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those still running once the others are gone (multiprocessing's resource tracker
+    exits as soon as it notices its parent has)."""
+    _, alive = psutil.wait_procs(processes, timeout=STOP_SECONDS)
+    return alive
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_sigterm_drains_in_flight_requests_and_leaves_nothing_running(workdir):
+    api = RunningAPI(workdir, "--workers", "2")
+    api.wait_until_ready()
+    start_up = list(api.lines)
+    running = api.processes()
+    assert len(api.workers()) == 2
+
+    request_id = uuid.uuid4().hex
+    assert httpx.get(f"{api.base}/health", headers={"X-Request-ID": request_id}).status_code == 200
+    body = json.dumps({"title": "in flight"}).encode()
+    in_flight = _start_a_request_and_wait_until_the_app_reads_its_body(
+        api, api.token(workdir, "alice"), body
+    )
+    api.process.send_signal(signal.SIGTERM)  # only the top process, as a process manager does
+    time.sleep(0.5)  # let the shutdown begin before the body arrives
+    in_flight.sendall(body)
+    answer = in_flight.recv(65536).decode()
+    in_flight.close()
+    assert answer.startswith("HTTP/1.1 201"), answer
+
+    assert api.wait_for_exit() == 0
+    assert _left_running(running) == []
+    assert not api.postmaster.exists()
+    assert _port_is_free(api.port)
+
+    # A quiet start: where it serves, which database, how to get a token; nothing else.
+    text = "\n".join(start_up)
+    assert len(start_up) <= 4, text
+    assert f"serving on {api.base} with 2 workers" in text
+    assert "embedded PostgreSQL" in text
+    assert "uv run taskapi token --sub alice" in text
+    assert "initdb" not in text
+    assert "Warning" not in text
+    # One line per request, whichever worker answered it.
+    logged = [entry for entry in _log_entries(api.lines) if entry.get("request_id") == request_id]
+    assert [(entry["method"], entry["path"]) for entry in logged] == [("GET", "/health")]
+
+
+def test_sigint_stops_web_concurrency_workers_and_the_database(workdir):
+    api = RunningAPI(workdir, WEB_CONCURRENCY="2")
+    api.wait_until_ready()
+    running = api.processes()
+    assert len(api.workers()) == 2
+
+    api.process.send_signal(signal.SIGINT)  # as Ctrl-C does, to this process only
+
+    assert api.wait_for_exit() == 0
+    assert _left_running(running) == []
+    assert not api.postmaster.exists()
+    assert _port_is_free(api.port)
+    assert not any("Traceback" in line for line in api.lines), api.lines
