@@ -17,7 +17,7 @@ from persistence.database import make_engine
 from service.app import create_app
 from service.settings import Settings
 from tests.components import HEAD, PgBouncer, schema_revision
-from tests.conftest import TEST_SECRET, bearer
+from tests.helpers import TEST_SECRET, bearer
 
 TASKAPI = str(Path(sys.executable).parent / "taskapi")
 IN_FLIGHT = 40

@@ -13,7 +13,7 @@ from persistence.database import REPLICA_RETRY_SECONDS, make_engine
 from service.app import create_app
 from service.settings import Settings
 from tests.components import ReplicatedPostgres
-from tests.conftest import TEST_SECRET, bearer
+from tests.helpers import TEST_SECRET, bearer
 
 CATCH_UP_SECONDS = 30
 

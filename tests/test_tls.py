@@ -12,7 +12,7 @@ from sqlalchemy import text
 from persistence.database import make_engine
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import TEST_SECRET, bearer
+from tests.helpers import TEST_SECRET, bearer
 
 TASKAPI = str(Path(sys.executable).parent / "taskapi")
 ENCRYPTED = text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from tests.components import free_port
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 TASKAPI = str(Path(sys.executable).parent / "taskapi")
 START_SECONDS = 180
