@@ -197,6 +197,9 @@ class _PrimaryConfig(Sequence[SQLAlchemyAsyncConfig]):
 @taskapi.group(name="database")
 def database(ctx: click.Context) -> None:
     """Migrations: `upgrade` applies them. Needs only DATABASE_URL (and DATABASE_POOLER)."""
+    settings = Settings.from_env().check_logging()
+    configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("alembic").setLevel(logging.INFO)  # a deploy step says what it applied
     ctx.obj = {"configs": _PrimaryConfig()}
 
 

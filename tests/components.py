@@ -31,17 +31,12 @@ from sqlalchemy.engine import make_url
 
 from persistence.database import make_engine
 from persistence.migrate import alembic_config
+from tests.helpers import free_port
 
 # Debian's layout, newest version first
 POSTGRES_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: -int(p.parent.name))
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 START_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _service_user() -> str | None:

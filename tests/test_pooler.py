@@ -3,10 +3,8 @@ and so do migrations."""
 
 import asyncio
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -17,9 +15,8 @@ from persistence.database import make_engine
 from service.app import create_app
 from service.settings import Settings
 from tests.components import HEAD, PgBouncer, schema_revision
-from tests.helpers import TEST_SECRET, bearer
+from tests.helpers import TASKAPI, TEST_SECRET, bearer
 
-TASKAPI = str(Path(sys.executable).parent / "taskapi")
 IN_FLIGHT = 40
 
 

@@ -67,10 +67,12 @@ async def test_queries_read_from_the_replica_and_commands_from_the_primary(clien
     assert (await client.get(task_url)).status_code == 404
     assert (await client.get("/api/me/tasks/stats")).json()["total"] == 0
 
-    # Commands load the task from the primary, where it exists.
-    patched = await client.patch(task_url, json={"priority": "high"})
+    # Commands load the task from the primary, where it exists: If-Match sees each version.
+    patched = await client.patch(task_url, json={"priority": "high"}, headers={"If-Match": '"1"'})
     assert patched.status_code == 200, patched.text
     assert (patched.json()["priority"], patched.json()["version"]) == ("high", 2)
+    stale = await client.patch(task_url, json={"priority": "low"}, headers={"If-Match": '"1"'})
+    assert stale.status_code == 412
     completed = await client.patch(f"{task_url}/complete")
     assert completed.json()["completed"] is True
 

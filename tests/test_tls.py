@@ -2,8 +2,6 @@
 connections only, with a certificate from a CA the test makes."""
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -12,9 +10,8 @@ from sqlalchemy import text
 from persistence.database import make_engine
 from service.app import create_app
 from service.settings import Settings
-from tests.helpers import TEST_SECRET, bearer
+from tests.helpers import TASKAPI, TEST_SECRET, bearer
 
-TASKAPI = str(Path(sys.executable).parent / "taskapi")
 ENCRYPTED = text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
 
 

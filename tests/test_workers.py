@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,10 +17,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.components import free_port
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT, TASKAPI, free_port
 
-TASKAPI = str(Path(sys.executable).parent / "taskapi")
 START_SECONDS = 180
 STOP_SECONDS = 60
 
