@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from persistence.database import make_engine
@@ -71,7 +72,7 @@ async def test_without_the_pooler_setting_statements_collide(pgbouncer, engine):
 
 
 def test_migrations_run_through_a_transaction_pooler(pgbouncer, empty_database):
-    database = empty_database.rsplit("/", 1)[1]
+    database = make_url(empty_database).database
     env = {
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": pgbouncer.url(database),
