@@ -65,9 +65,9 @@ def _engine_options(db: DatabaseURL) -> dict[str, Any]:
     }
 
 
-def make_engine(raw_url: str, *, transaction_pooler: bool = False) -> AsyncEngine:
+def make_engine(raw_url: str) -> AsyncEngine:
     """A standalone engine, for tools and tests that run without the app."""
-    return engine_for(parse_database_url(raw_url, transaction_pooler=transaction_pooler))
+    return engine_for(parse_database_url(raw_url))
 
 
 def engine_for(db: DatabaseURL) -> AsyncEngine:

@@ -77,7 +77,9 @@ def run(host: str, port: int, workers: int | None) -> None:
         # uvicorn hands a signal back to this handler once it has shut down: exit normally, so
         # the embedded PostgreSQL stops with this process.
         signal.signal(stop, lambda *_: sys.exit(0))
-    settings = local_settings().check()
+    configured = Settings.from_env().check_logging()
+    configure_logging(configured.log_level, configured.log_format)
+    settings = with_local_defaults(configured).check()  # says so when it fills something in
     workers = workers or settings.web_concurrency
     if settings.auto_migrate:
         _migrate(settings.primary)
@@ -91,6 +93,8 @@ def run(host: str, port: int, workers: int | None) -> None:
         settings.primary,
         f", reads from {settings.replica}" if settings.replica else "",
     )
+    if configured.auth_configured:
+        logger.info("tokens: %s", _where_tokens_come_from(settings))
     uvicorn.run(
         APP,
         host=host,
@@ -106,12 +110,11 @@ def run(host: str, port: int, workers: int | None) -> None:
     )
 
 
-def local_settings() -> Settings:
-    """The environment's settings, with the embedded database and development secret when
-    nothing is configured."""
-    settings = Settings.from_env().check_logging()
-    configure_logging(settings.log_level, settings.log_format)
-    return with_local_defaults(settings)
+def _where_tokens_come_from(settings: Settings) -> str:
+    sources = [f"Better Auth's, checked against {settings.jwks_url}"] if settings.jwks_url else []
+    if settings.jwt_secret:
+        sources.append("HS256 signed with JWT_SECRET (uv run taskapi token --sub alice)")
+    return "; or ".join(sources)
 
 
 def _migrate(primary: DatabaseURL) -> None:

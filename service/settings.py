@@ -6,6 +6,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -116,14 +117,14 @@ class Settings:
     def trash_retention(self) -> timedelta:
         return timedelta(days=self.trash_retention_days)
 
-    @property
+    @cached_property
     def primary(self) -> DatabaseURL:
         if self.database_pooler not in (None, TRANSACTION_POOLER):
             raise ConfigurationError(f"DATABASE_POOLER must be {TRANSACTION_POOLER!r} or unset")
         pooled = self.database_pooler == TRANSACTION_POOLER
         return _database_url("DATABASE_URL", self.database_url, transaction_pooler=pooled)
 
-    @property
+    @cached_property
     def replica(self) -> DatabaseURL | None:
         if self.read_database_url is None:
             return None
