@@ -66,6 +66,7 @@ async def test_queries_read_from_the_replica_and_commands_from_the_primary(clien
     assert await _titles(client) == []
     assert (await client.get(task_url)).status_code == 404
     assert (await client.get("/api/me/tasks/stats")).json()["total"] == 0
+    assert (await client.get("/api/me/changes")).json()["changes"] == []
 
     # Commands load the task from the primary, where it exists: If-Match sees each version.
     patched = await client.patch(task_url, json={"priority": "high"}, headers={"If-Match": '"1"'})
@@ -89,6 +90,8 @@ async def test_reads_catch_up_once_the_replica_replays(client, replicated_postgr
         return await _titles(client) == ["later"]
 
     await _eventually(listed)
+    changes = (await client.get("/api/me/changes")).json()["changes"]
+    assert [(change["op"], change["task"]["title"]) for change in changes] == [("upsert", "later")]
 
 
 async def test_reads_fall_back_to_the_primary_while_the_replica_is_down(
