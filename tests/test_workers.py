@@ -1,6 +1,7 @@
-"""`taskapi run` as a process manager runs it: several workers, a quiet start, one log line per
+"""`taskapi run` as people run it, with nothing configured (an embedded PostgreSQL, a development
+secret) and as a process manager runs it: several workers, a quiet start, one log line per
 request, and one signal to the top process stops everything once in-flight requests are
-answered, the embedded PostgreSQL included."""
+answered, the embedded PostgreSQL included; the data is there again after a restart."""
 
 import json
 import os
@@ -68,14 +69,16 @@ class RunningAPI:
         children = psutil.Process(self.process.pid).children()
         return [child for child in children if "spawn_main" in " ".join(child.cmdline())]
 
-    def token(self, workdir: Path, sub: str) -> str:
-        minted = subprocess.run(
-            [TASKAPI, "token", "--sub", sub], cwd=workdir, capture_output=True, text=True
-        )
-        return minted.stdout.strip()
-
     def wait_for_exit(self) -> int:
         return self.process.wait(timeout=STOP_SECONDS)
+
+
+def mint(workdir: Path, sub: str) -> str:
+    """A token from `taskapi token`, signed with the workdir's development secret."""
+    minted = subprocess.run(
+        [TASKAPI, "token", "--sub", sub], cwd=workdir, capture_output=True, text=True, check=True
+    )
+    return minted.stdout.strip()
 
 
 @pytest.fixture
@@ -135,7 +138,7 @@ def test_sigterm_drains_in_flight_requests_and_leaves_nothing_running(workdir):
     assert httpx.get(f"{api.base}/health", headers={"X-Request-ID": request_id}).status_code == 200
     body = json.dumps({"title": "in flight"}).encode()
     in_flight = _start_a_request_and_wait_until_the_app_reads_its_body(
-        api, api.token(workdir, "alice"), body
+        api, mint(workdir, "alice"), body
     )
     api.process.send_signal(signal.SIGTERM)  # only the top process, as a process manager does
     time.sleep(0.5)  # let the shutdown begin before the body arrives
@@ -162,11 +165,14 @@ def test_sigterm_drains_in_flight_requests_and_leaves_nothing_running(workdir):
     assert [(entry["method"], entry["path"]) for entry in logged] == [("GET", "/health")]
 
 
-def test_sigint_stops_web_concurrency_workers_and_the_database(workdir):
+def test_sigint_stops_every_worker_and_the_data_survives_a_restart(workdir):
     api = RunningAPI(workdir, WEB_CONCURRENCY="2")
     api.wait_until_ready()
     running = api.processes()
     assert len(api.workers()) == 2
+    headers = {"Authorization": f"Bearer {mint(workdir, 'alice')}"}
+    created = httpx.post(f"{api.base}/api/me/tasks", json={"title": "survive"}, headers=headers)
+    assert created.status_code == 201, created.text
 
     api.process.send_signal(signal.SIGINT)  # as Ctrl-C does, to this process only
 
@@ -175,3 +181,11 @@ def test_sigint_stops_web_concurrency_workers_and_the_database(workdir):
     assert not api.postmaster.exists()
     assert _port_is_free(api.port)
     assert not any("Traceback" in line for line in api.lines), api.lines
+
+    again = RunningAPI(workdir)
+    again.wait_until_ready()
+    listed = httpx.get(f"{again.base}/api/me/tasks", headers=headers)  # the same dev secret
+    assert [task["title"] for task in listed.json()["items"]] == ["survive"]
+    again.process.send_signal(signal.SIGTERM)
+    assert again.wait_for_exit() == 0
+    assert not again.postmaster.exists()
