@@ -1,35 +1,25 @@
-"""`taskapi`: the project's own commands, plus Litestar's CLI with the app loaded by the commands
-that use it, so that `--help` starts nothing.
+"""`taskapi`: the project's own commands, plus Litestar's CLI with the app built only by the
+commands that look at it, so that `--help` starts nothing.
 
 `run` is ours rather than Litestar's: Litestar's builds the app in the CLI process and, for
-several workers, runs uvicorn in a child process that signals do not reach.
+several workers, runs uvicorn in a child process that signals do not reach. The process that
+supervises the workers imports little: Litestar's commands, the database commands and the
+migration are imported (or run) elsewhere, when used.
 """
 
-import asyncio
 import logging
+import multiprocessing
 import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
-from functools import cached_property
+from functools import cache
 from typing import Any
 
 import click
 import uvicorn
-from advanced_alchemy.cli import add_migration_commands
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
-from alembic.util.exc import CommandError
-from litestar.cli._utils import LitestarEnv, LitestarGroup
-from litestar.cli.commands import core, schema, sessions
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from persistence.database import engine_for, write_config
-from persistence.migrate import upgrade_when_reachable
-from persistence.urls import DatabaseURL
-from service.auth import mint_token
-from service.embedded import development_secret, start_postgres, with_local_defaults
+from service.embedded import development_secret, with_local_defaults
 from service.observability import configure_logging
 from service.settings import ConfigurationError, Settings
 
@@ -41,7 +31,45 @@ _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-@click.group(cls=LitestarGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@cache
+def _litestar_commands() -> dict[str, click.Command]:
+    """Litestar's own commands, wired as Litestar wires them: each builds the app when it needs
+    it."""
+    from litestar.cli._utils import LitestarGroup
+    from litestar.cli.commands import core, schema, sessions
+
+    group = LitestarGroup()
+    for command in (
+        core.info_command,
+        core.routes_command,
+        core.version_command,
+        schema.schema_group,
+        sessions.sessions_group,
+    ):
+        group.add_command(command)
+    return group.commands
+
+
+_LITESTAR_COMMANDS = ("info", "routes", "version", "schema", "sessions")
+
+
+class _Commands(click.Group):
+    """Our commands, plus those imported when first asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "database", *_LITESTAR_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "database":
+            from service.database_cli import database
+
+            return database
+        if name in _LITESTAR_COMMANDS:
+            return _litestar_commands()[name]
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
 def taskapi(ctx: click.Context) -> None:
     """The Tasks API.
@@ -53,7 +81,13 @@ def taskapi(ctx: click.Context) -> None:
 
     The other commands are Litestar's; those that inspect the app build it first.
     """
-    ctx.obj = lambda: LitestarEnv.from_env(APP)  # Litestar's commands build the app on use
+    ctx.obj = _build_the_app  # Litestar's commands call it when they need the app
+
+
+def _build_the_app() -> Any:
+    from litestar.cli._utils import LitestarEnv
+
+    return LitestarEnv.from_env(APP)
 
 
 # --- run ---------------------------------------------------------------------------------------
@@ -81,9 +115,9 @@ def run(host: str, port: int, workers: int | None) -> None:
     configure_logging(configured.log_level, configured.log_format)
     settings = with_local_defaults(configured).check()  # says so when it fills something in
     workers = workers or settings.web_concurrency
-    if settings.auto_migrate:
-        _migrate(settings.primary)
     _share_with_workers(settings)
+    if settings.auto_migrate:
+        _migrate_in_a_process_of_its_own()
     logger.info(
         "serving on http://%s:%d with %d worker%s; database %s%s",
         host,
@@ -117,21 +151,21 @@ def _where_tokens_come_from(settings: Settings) -> str:
     return "; or ".join(sources)
 
 
-def _migrate(primary: DatabaseURL) -> None:
-    """Once, before the workers start, so that a database that cannot be reached (or trusted)
-    stops start-up with one line."""
+def _migrate_in_a_process_of_its_own() -> None:
+    """Once, before the workers start. Migrating needs SQLAlchemy, Alembic and advanced-alchemy:
+    a short-lived process imports them, and this one stays small while it supervises."""
+    migration = multiprocessing.get_context("spawn").Process(target=_migrate)
+    migration.start()
+    migration.join()
+    if migration.exitcode:
+        raise SystemExit(migration.exitcode)  # it has said why, in one line
 
-    async def migrate() -> None:
-        engine = engine_for(primary)
-        try:
-            await upgrade_when_reachable(engine)
-        finally:
-            await engine.dispose()
 
-    try:
-        asyncio.run(migrate())
-    except (OSError, SQLAlchemyError) as error:
-        raise SystemExit(f"taskapi: cannot migrate {primary}: {reason(error)}") from None
+def _migrate() -> None:
+    """In the migration's own process: the imports happen there."""
+    from service.database_cli import migrate_before_serving
+
+    migrate_before_serving()
 
 
 def _share_with_workers(settings: Settings) -> None:
@@ -139,14 +173,7 @@ def _share_with_workers(settings: Settings) -> None:
     os.environ["DATABASE_URL"] = settings.database_url or ""
     if settings.jwt_secret:
         os.environ["JWT_SECRET"] = settings.jwt_secret
-    os.environ["AUTO_MIGRATE"] = "false"  # done above, once
-
-
-def reason(error: BaseException) -> str:
-    """The first line of what went wrong, without SQLAlchemy's wrapping."""
-    if isinstance(error, DBAPIError) and error.orig is not None:
-        error = error.orig
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+    os.environ["AUTO_MIGRATE"] = "false"  # `run` migrates once, before they start
 
 
 # --- token -------------------------------------------------------------------------------------
@@ -164,6 +191,8 @@ def _seconds(_: click.Context, __: click.Parameter, value: str) -> int:
 @click.option("--ttl", default="1h", show_default=True, callback=_seconds, help="Lifetime.")
 def token(sub: str, ttl: int) -> None:
     """Print an HS256 JWT signed with the configured (or development) secret."""
+    from service.auth import mint_token
+
     settings = Settings.from_env()
     secret = settings.jwt_secret
     if not settings.auth_configured and settings.database_url is None:
@@ -176,63 +205,8 @@ def token(sub: str, ttl: int) -> None:
     click.echo(mint_token(secret, sub, ttl, **checked))
 
 
-# --- database ----------------------------------------------------------------------------------
-
-
-class _PrimaryConfig(Sequence[SQLAlchemyAsyncConfig]):
-    """advanced-alchemy's commands read `configs[0]` when they run: only then is DATABASE_URL
-    read (or the embedded PostgreSQL started), so `--help` starts nothing."""
-
-    @cached_property
-    def _configs(self) -> list[SQLAlchemyAsyncConfig]:
-        settings = Settings.from_env()
-        if settings.database_url is None:
-            settings = replace(settings, database_url=start_postgres(settings.data_dir))
-        return [write_config(settings.primary)]
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._configs[index]
-
-    def __len__(self) -> int:
-        return len(self._configs)
-
-
-@taskapi.group(name="database")
-def database(ctx: click.Context) -> None:
-    """Migrations: `upgrade` applies them. Needs only DATABASE_URL (and DATABASE_POOLER)."""
-    settings = Settings.from_env().check_logging()
-    configure_logging(settings.log_level, settings.log_format)
-    logging.getLogger("alembic").setLevel(logging.INFO)  # a deploy step says what it applied
-    ctx.obj = {"configs": _PrimaryConfig()}
-
-
-add_migration_commands(database)
-for command in (
-    core.info_command,
-    core.routes_command,
-    core.version_command,
-    schema.schema_group,
-    sessions.sessions_group,
-):
-    taskapi.add_command(command)
-
-
-def _no_prompts_without_a_terminal() -> dict[str, Any]:
-    """advanced-alchemy's commands ask `[y/n]`, and abort when nobody can answer."""
-    if sys.stdin.isatty():
-        return {}
-    prompting = [
-        name
-        for name, command in database.commands.items()
-        if any(param.name == "no_prompt" for param in command.params)
-    ]
-    return {"database": {name: {"no_prompt": True} for name in prompting}}
-
-
 def main() -> None:
     try:
-        taskapi.main(prog_name="taskapi", default_map=_no_prompts_without_a_terminal())
+        taskapi.main(prog_name="taskapi")
     except ConfigurationError as error:
         raise SystemExit(f"taskapi: refusing to start. {error}") from None
-    except (OSError, SQLAlchemyError, CommandError) as error:
-        raise SystemExit(f"taskapi: database: {reason(error)}") from None

@@ -1,13 +1,18 @@
 """Logging: one structured line per request, a request id on every response, no secrets."""
 
+from __future__ import annotations
+
 import logging
 import sys
 import time
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import msgspec
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:  # the supervising `taskapi run` process logs without importing Litestar
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 access_logger = logging.getLogger("taskapi.access")

@@ -132,7 +132,11 @@ def test_sigterm_drains_in_flight_requests_and_leaves_nothing_running(workdir):
     api.wait_until_ready()
     start_up = list(api.lines)
     running = api.processes()
-    assert len(api.workers()) == 2
+    workers = api.workers()
+    assert len(workers) == 2
+    # The supervisor builds no app of its own: a fraction of a worker's memory.
+    supervisor = psutil.Process(api.process.pid).memory_info().rss
+    assert supervisor < min(worker.memory_info().rss for worker in workers) / 2
 
     request_id = uuid.uuid4().hex
     assert httpx.get(f"{api.base}/health", headers={"X-Request-ID": request_id}).status_code == 200
