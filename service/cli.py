@@ -137,9 +137,9 @@ def run(host: str, port: int, workers: int | None) -> None:
         log_config=None,  # the app configures logging: one line per request, ours
         access_log=False,
         server_header=False,
-        # A worker answers the supervisor's health checks only once it has imported this CLI
-        # and its dependencies, which takes seconds on a busy machine; 5 s (the default) gets
-        # slow starters killed and restarted over and over.
+        # A new worker answers the supervisor's health checks once Python has started and
+        # unpickled its configuration, which can take over 5 s (the default) on a busy
+        # machine: slow starters were killed and restarted over and over.
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
