@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.helpers import PROJECT_ROOT, TASKAPI, free_port
+from tests.helpers import PROJECT_ROOT, TASKAPI, TEST_SECRET, bearer, free_port, other_user
 
 START_SECONDS = 180
 STOP_SECONDS = 60
@@ -193,3 +193,24 @@ def test_sigint_stops_every_worker_and_the_data_survives_a_restart(workdir):
     again.process.send_signal(signal.SIGTERM)
     assert again.wait_for_exit() == 0
     assert not again.postmaster.exists()
+
+
+def test_instances_on_several_ports_share_nothing_but_postgresql(engine, tmp_path):
+    """Started together, as a deploy starts them: their start-up migrations take turns, and
+    whichever instance a request reaches, it sees the same tasks."""
+    env = {"DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    env["JWT_SECRET"] = TEST_SECRET
+    instances = [RunningAPI(tmp_path, **env) for _ in range(2)]
+    try:
+        for instance in instances:
+            instance.wait_until_ready()
+        first, second = instances
+        headers = bearer(other_user())
+        created = httpx.post(f"{first.base}/api/me/tasks", json={"title": "one"}, headers=headers)
+        assert created.status_code == 201, created.text
+        listed = httpx.get(f"{second.base}/api/me/tasks", headers=headers)
+        assert [task["title"] for task in listed.json()["items"]] == ["one"]
+    finally:
+        for instance in instances:
+            instance.process.send_signal(signal.SIGTERM)
+        assert [instance.wait_for_exit() for instance in instances] == [0, 0]
