@@ -44,7 +44,8 @@ def main() -> None:
     if connection is not None:
         run_migrations(connection)
         return
-    # `taskapi database ...` passes advanced-alchemy's engine; plain `alembic` passes a URL.
+    # `taskapi database ...` passes advanced-alchemy's engine (built from DATABASE_URL and
+    # DATABASE_POOLER); plain `alembic` passes a URL.
     engine = getattr(config, "engine", None) or make_engine(
         config.get_main_option("sqlalchemy.url")
     )

@@ -1,5 +1,7 @@
 """Engine and session configuration for the primary (writes) and the read side (queries)."""
 
+import logging
+import time
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -10,14 +12,23 @@ from advanced_alchemy.extensions.litestar import (
     EngineConfig,
     SQLAlchemyAsyncConfig,
 )
-from sqlalchemy.engine import URL
+from sqlalchemy import event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
-from persistence.urls import is_transaction_pooler, to_asyncpg_url
+from persistence.urls import DatabaseURL, parse_database_url
+
+logger = logging.getLogger("taskapi")
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 VERSION_TABLE = "alembic_version"
 READ_SESSION_KEY = "read_session"
+READ_ENGINE_KEY = "read_engine"
+# Marks, in a read connection's `info`, a connection to the primary made while the replica was
+# unreachable.
+ON_PRIMARY = "on_primary"
 
 # Neon suspends idle computes after 5 minutes and drops their connections: recycle before that,
 # ping before use, and give a waking compute a few seconds to answer.
@@ -26,11 +37,17 @@ _POOL_RECYCLE_SECONDS = 240
 _POOL_SIZE = 20
 _POOL_OVERFLOW = 10
 _CONNECT_TIMEOUT_SECONDS = 10
+# How long reads stay on the primary after the replica failed to answer, before trying it again.
+REPLICA_RETRY_SECONDS = 5.0
 
 
-def connect_args(url: URL) -> dict[str, Any]:
+def connect_args(db: DatabaseURL) -> dict[str, Any]:
     args: dict[str, Any] = {"timeout": _CONNECT_TIMEOUT_SECONDS}
-    if is_transaction_pooler(url):
+    if db.ssl is not None:
+        args["ssl"] = db.ssl
+    if db.transaction_pooler:
+        # A prepared statement may land on another server connection: no statement cache,
+        # and names that never collide.
         args |= {
             "statement_cache_size": 0,
             "prepared_statement_name_func": lambda: f"__asyncpg_{uuid4()}__",
@@ -38,28 +55,30 @@ def connect_args(url: URL) -> dict[str, Any]:
     return args
 
 
-def _engine_options(url: URL) -> dict[str, Any]:
+def _engine_options(db: DatabaseURL) -> dict[str, Any]:
     return {
         "pool_size": _POOL_SIZE,
         "max_overflow": _POOL_OVERFLOW,
         "pool_pre_ping": True,
         "pool_recycle": _POOL_RECYCLE_SECONDS,
-        "connect_args": connect_args(url),
+        "connect_args": connect_args(db),
     }
 
 
 def make_engine(raw_url: str) -> AsyncEngine:
     """A standalone engine, for tools and tests that run without the app."""
-    url = to_asyncpg_url(raw_url)
-    return create_async_engine(url, **_engine_options(url))
+    return engine_for(parse_database_url(raw_url))
 
 
-def write_config(raw_url: str) -> SQLAlchemyAsyncConfig:
+def engine_for(db: DatabaseURL) -> AsyncEngine:
+    return create_async_engine(db.url, **_engine_options(db))
+
+
+def write_config(primary: DatabaseURL) -> SQLAlchemyAsyncConfig:
     """The primary: command handlers' sessions, committed when the response is sent."""
-    url = to_asyncpg_url(raw_url)
     return SQLAlchemyAsyncConfig(
-        connection_string=url.render_as_string(hide_password=False),
-        engine_config=EngineConfig(**_engine_options(url)),
+        connection_string=primary.url.render_as_string(hide_password=False),
+        engine_config=EngineConfig(**_engine_options(primary)),
         session_config=AsyncSessionConfig(expire_on_commit=False),
         before_send_handler="autocommit",
         # The handlers move `updated_at` only when a value really changes (not on a trash move
@@ -71,14 +90,57 @@ def write_config(raw_url: str) -> SQLAlchemyAsyncConfig:
     )
 
 
-def read_config(primary: SQLAlchemyAsyncConfig) -> SQLAlchemyAsyncConfig:
-    """Query handlers' sessions. They share the primary's engine until a replica is configured."""
+def read_config(
+    primary_config: SQLAlchemyAsyncConfig, primary: DatabaseURL, replica: DatabaseURL | None
+) -> SQLAlchemyAsyncConfig:
+    """Query handlers' sessions: on the replica when one is configured, else on the primary's
+    engine."""
+    engine = primary_config.get_engine() if replica is None else replica_engine(replica, primary)
     return SQLAlchemyAsyncConfig(
-        engine_instance=primary.get_engine(),
+        engine_instance=engine,
         session_config=AsyncSessionConfig(expire_on_commit=False),
         session_dependency_key=READ_SESSION_KEY,
-        engine_dependency_key="read_engine",
-        engine_app_state_key="read_engine",
+        engine_dependency_key=READ_ENGINE_KEY,
+        engine_app_state_key=READ_ENGINE_KEY,
         session_maker_app_state_key="read_session_maker",
         session_scope_key="_read_session",
     )
+
+
+def replica_engine(replica: DatabaseURL, primary: DatabaseURL) -> AsyncEngine:
+    """An engine on the replica that connects to the primary while the replica is unreachable,
+    tries the replica again every few seconds, and then retires its primary connections."""
+    engine = engine_for(replica)
+    fallback = _PrimaryFallback(engine.dialect, primary)
+    event.listen(engine.sync_engine, "do_connect", fallback.connect)
+    event.listen(engine.sync_engine.pool, "checkout", fallback.retire_when_replica_is_due)
+    return engine
+
+
+class _PrimaryFallback:
+    def __init__(self, dialect: Dialect, primary: DatabaseURL) -> None:
+        cargs, cparams = dialect.create_connect_args(primary.url)
+        self._primary_args = (cargs, cparams | connect_args(primary))
+        self._next_replica_attempt = 0.0
+
+    def _replica_is_due(self) -> bool:
+        return time.monotonic() >= self._next_replica_attempt
+
+    def connect(
+        self, dialect: Dialect, record: ConnectionPoolEntry, cargs: list, cparams: dict
+    ) -> Any:
+        if self._replica_is_due():
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except Exception as error:  # whatever the cause, the primary can answer reads
+                self._next_replica_attempt = time.monotonic() + REPLICA_RETRY_SECONDS
+                logger.warning("read replica unreachable (%s): reading from the primary", error)
+        record.info[ON_PRIMARY] = True
+        primary_cargs, primary_cparams = self._primary_args
+        return dialect.connect(*primary_cargs, **primary_cparams)
+
+    def retire_when_replica_is_due(
+        self, _dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any
+    ) -> None:
+        if record.info.get(ON_PRIMARY) and self._replica_is_due():
+            raise DisconnectionError("trying the read replica again")  # the pool reconnects

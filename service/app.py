@@ -8,7 +8,7 @@ from importlib.metadata import version
 from typing import Any
 
 import httpx
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -19,10 +19,9 @@ from litestar.routes import HTTPRoute
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from sqlalchemy.exc import DBAPIError
 
 from persistence.database import read_config, write_config
-from persistence.migrate import upgrade_to_head
+from persistence.migrate import upgrade_when_reachable
 from service.auth import BearerAuthMiddleware, TokenVerifier
 from service.controllers.docs import to_the_docs
 from service.controllers.health import health, ready
@@ -41,7 +40,6 @@ logger = logging.getLogger("taskapi")
 
 MAX_BODY_BYTES = 64 * 1024
 PUBLIC_PATHS = ["^/$", "^/health$", "^/ready$", "^/schema"]
-MIGRATION_ATTEMPTS = 5
 RATE_LIMIT_STORE = "rate_limit"
 
 
@@ -81,19 +79,6 @@ def _rate_limit_store(settings: Settings) -> MemoryStore | RedisStore:
     if settings.redis_url is None:
         return MemoryStore()
     return RedisStore.with_client(settings.redis_url, namespace="taskapi")
-
-
-async def _migrate(db: SQLAlchemyAsyncConfig) -> None:
-    """Apply pending revisions, retrying while a sleeping database wakes up."""
-    for attempt in range(1, MIGRATION_ATTEMPTS + 1):
-        try:
-            await upgrade_to_head(db.get_engine())
-            return
-        except (OSError, DBAPIError) as error:
-            if attempt == MIGRATION_ATTEMPTS:
-                raise
-            logger.warning("database not reachable yet (%s); retrying", type(error).__name__)
-            await asyncio.sleep(0.5 * 2**attempt)
 
 
 def head_as_get(app: ASGIApp) -> ASGIApp:
@@ -146,12 +131,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         configure_logging(settings.log_level, settings.log_format)
         settings = with_local_defaults(settings)
     settings.check()
-    db = write_config(settings.database_url)
+    db = write_config(settings.primary)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if settings.auto_migrate:
-            await _migrate(db)
+            await upgrade_when_reachable(db.get_engine())
         housekeeping = asyncio.create_task(
             keep_house(db.get_engine(), settings.housekeeping_seconds, settings.trash_retention)
         )
@@ -173,7 +158,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         state=State({"trash_retention": settings.trash_retention}),
         plugins=[
-            SQLAlchemyPlugin(config=[db, read_config(db)]),
+            SQLAlchemyPlugin(config=[db, read_config(db, settings.primary, settings.replica)]),
             ProblemDetailsPlugin(PROBLEM_DETAILS),
             RequestBodySchemas(),
         ],

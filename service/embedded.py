@@ -5,6 +5,7 @@ import secrets
 import signal
 import sys
 import threading
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,10 +38,16 @@ def _exit_cleanly_on_sigterm() -> None:
 
 def start_postgres(data_dir: Path) -> str:
     """Start (or join) the embedded server; it stops when the last process using it exits."""
-    import pgserver  # imported here: only the embedded mode needs it
-
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # pgserver keeps a lock file under the user's runtime directory; platformdirs warns when
+        # there is none (a container, a CI job) and pgserver then uses a temporary one: harmless.
+        from platformdirs import RuntimeDirWarning
+
+        warnings.simplefilter("ignore", RuntimeDirWarning)
+        import pgserver  # imported here: only the embedded mode needs it
+
+        server = pgserver.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
     _exit_cleanly_on_sigterm()
     return server.get_uri()
 
@@ -50,14 +57,12 @@ def with_local_defaults(settings: Settings) -> Settings:
     if settings.database_url is not None:
         return settings
     url = start_postgres(settings.data_dir)
-    logger.warning(
-        "DATABASE_URL is not set: using the embedded PostgreSQL in %s", settings.data_dir
-    )
+    logger.info("DATABASE_URL is not set: embedded PostgreSQL in %s", settings.data_dir)
     if settings.auth_configured:
         return replace(settings, database_url=url)
-    logger.warning(
-        "No auth configured: accepting HS256 tokens signed with the development secret in %s. "
-        "Mint one with: uv run taskapi token --sub alice",
+    logger.info(
+        "No auth configured: HS256 tokens signed with the development secret in %s; "
+        "mint one with: uv run taskapi token --sub alice",
         settings.data_dir,
     )
     return replace(settings, database_url=url, jwt_secret=development_secret(settings.data_dir))

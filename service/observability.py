@@ -1,13 +1,18 @@
 """Logging: one structured line per request, a request id on every response, no secrets."""
 
+from __future__ import annotations
+
 import logging
 import sys
 import time
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import msgspec
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:  # the supervising `taskapi run` process logs without importing Litestar
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 access_logger = logging.getLogger("taskapi.access")
@@ -108,3 +113,7 @@ def configure_logging(level: str, log_format: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("uvicorn.access").disabled = True  # replaced by `taskapi.access`
+    # A quiet start: the progress reports of uvicorn, pgserver and Alembic only when debugging.
+    if level.upper() != "DEBUG":
+        for chatty in ("uvicorn.error", "pgserver", "alembic"):
+            logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))

@@ -6,11 +6,15 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 
 from dotenv import dotenv_values
 
+from persistence.urls import DatabaseURL, parse_database_url
+
 LOG_FORMATS = ("console", "json")
+TRANSACTION_POOLER = "transaction"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 RATE_LIMIT_UNITS = ("second", "minute", "hour", "day")
 _RATE_LIMIT = re.compile(r"^\s*([1-9]\d{0,8})\s*/\s*([a-z]+)\s*$")
@@ -39,6 +43,22 @@ def _days(value: str) -> int:
     return int(value)
 
 
+def _positive(env: Mapping[str, str], name: str, *, default: int) -> int:
+    value = env.get(name, str(default)).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigurationError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+def _database_url(name: str, raw: str | None, *, transaction_pooler: bool = False) -> DatabaseURL:
+    if raw is None:
+        raise ConfigurationError(f"{name} is not set and no embedded database was started")
+    try:
+        return parse_database_url(raw, transaction_pooler=transaction_pooler)
+    except ValueError as error:
+        raise ConfigurationError(f"{name}: {error}") from None
+
+
 def _flag(value: str | None, *, default: bool) -> bool:
     if value is None or not value.strip():
         return default
@@ -48,6 +68,9 @@ def _flag(value: str | None, *, default: bool) -> bool:
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     database_url: str | None = None
+    database_pooler: str | None = None
+    read_database_url: str | None = None
+    web_concurrency: int = 1
     jwt_secret: str | None = None
     jwks_url: str | None = None
     jwt_issuer: tuple[str, ...] = ()
@@ -73,6 +96,9 @@ class Settings:
         from_auth_url = (auth_url,) if auth_url else ()
         return cls(
             database_url=env.get("DATABASE_URL"),
+            database_pooler=env.get("DATABASE_POOLER"),
+            read_database_url=env.get("READ_DATABASE_URL"),
+            web_concurrency=_positive(env, "WEB_CONCURRENCY", default=1),
             jwt_secret=env.get("JWT_SECRET") or env.get("BETTER_AUTH_SECRET"),
             jwks_url=env.get("JWT_JWKS_URL") or (f"{auth_url}/api/auth/jwks" if auth_url else None),
             jwt_issuer=_split(env.get("JWT_ISSUER")) or from_auth_url,
@@ -91,14 +117,26 @@ class Settings:
     def trash_retention(self) -> timedelta:
         return timedelta(days=self.trash_retention_days)
 
+    @cached_property
+    def primary(self) -> DatabaseURL:
+        if self.database_pooler not in (None, TRANSACTION_POOLER):
+            raise ConfigurationError(f"DATABASE_POOLER must be {TRANSACTION_POOLER!r} or unset")
+        pooled = self.database_pooler == TRANSACTION_POOLER
+        return _database_url("DATABASE_URL", self.database_url, transaction_pooler=pooled)
+
+    @cached_property
+    def replica(self) -> DatabaseURL | None:
+        if self.read_database_url is None:
+            return None
+        return _database_url("READ_DATABASE_URL", self.read_database_url)
+
     @property
     def auth_configured(self) -> bool:
         return bool(self.jwt_secret or self.jwks_url)
 
     def check(self) -> "Settings":
         """Refuse to run open or misconfigured."""
-        if self.database_url is None:
-            raise ConfigurationError("DATABASE_URL is not set and no embedded database was started")
+        _ = self.primary, self.replica  # each refuses, naming it, a URL that cannot work
         if not self.auth_configured:
             raise ConfigurationError(
                 "No way to verify tokens: set BETTER_AUTH_URL (or JWT_JWKS_URL) for Better Auth's "

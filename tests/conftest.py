@@ -24,6 +24,8 @@ from service.embedded import start_postgres
 from service.settings import Settings
 from tests.helpers import PROJECT_ROOT, TEST_SECRET, bearer, other_user
 
+pytest_plugins = ["tests.components"]  # PgBouncer, TLS and replicated PostgreSQL servers
+
 
 @pytest.fixture(scope="session")
 def database_url() -> str:

@@ -1,8 +1,11 @@
-"""The `taskapi` command: `token` mints development tokens, `run` refuses to start open."""
+"""The `taskapi` command, run as people run it: a subprocess with only the environment they set.
+`--help` starts nothing, `database upgrade` needs only DATABASE_URL, `token` mints development
+tokens, and `run` refuses, in one line, to start open or misconfigured."""
 
 import asyncio
 import os
 import subprocess
+from pathlib import Path
 
 import httpx
 import jwt
@@ -12,7 +15,78 @@ from click.testing import CliRunner
 from service.auth import TokenVerifier
 from service.cli import token
 from service.settings import Settings
+from tests.components import HEAD, schema_revision
 from tests.helpers import TASKAPI, TEST_SECRET
+
+
+def taskapi(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [TASKAPI, *args],
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin"} | env,
+        stdin=subprocess.DEVNULL,  # nobody to answer a prompt
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["run", "--help"], ["database", "upgrade", "--help"], ["token", "-h"]]
+)
+def test_help_starts_nothing(tmp_path, args):
+    result = taskapi(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Usage: taskapi" in result.stdout
+    assert not (tmp_path / ".data").exists()  # no embedded PostgreSQL, no secret
+    assert "initdb" not in result.stdout + result.stderr
+
+
+def test_help_says_first_what_the_project_commands_do(tmp_path):
+    lines = [line.strip() for line in taskapi("--help", cwd=tmp_path).stdout.splitlines()]
+    first = [line for line in lines if line][:5]
+    assert first[0].startswith("Usage: taskapi")
+    assert [line.split("  ")[0] for line in first[2:5]] == [
+        "run",
+        "token --sub ID",
+        "database upgrade",
+    ]
+
+
+def test_database_upgrade_needs_only_the_database_url(tmp_path, empty_database):
+    first = taskapi("database", "upgrade", cwd=tmp_path, DATABASE_URL=empty_database)
+    assert first.returncode == 0, first.stderr
+    assert asyncio.run(schema_revision(empty_database)) == HEAD
+    again = taskapi("database", "upgrade", "--no-prompt", cwd=tmp_path, DATABASE_URL=empty_database)
+    assert again.returncode == 0, again.stderr  # already at head
+
+
+def test_database_upgrade_says_in_one_line_why_it_cannot(tmp_path, engine):
+    missing = engine.url.set(database="no_such_database").render_as_string(hide_password=False)
+    result = taskapi("database", "upgrade", cwd=tmp_path, DATABASE_URL=missing)
+    assert result.returncode != 0
+    assert result.stderr.strip() == 'taskapi: database: database "no_such_database" does not exist'
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DATABASE_URL": "mysql://u@h/d"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://u@h/d", "DATABASE_POOLER": "session"}, "DATABASE_POOLER"),
+        (
+            {"DATABASE_URL": "postgresql://u@h/d", "READ_DATABASE_URL": "http://replica"},
+            "READ_DATABASE_URL",
+        ),
+        ({"DATABASE_URL": "postgresql://u@h/d", "WEB_CONCURRENCY": "lots"}, "WEB_CONCURRENCY"),
+    ],
+)
+def test_settings_that_cannot_work_stop_run_with_one_line(tmp_path, env, named):
+    result = taskapi("run", cwd=tmp_path, JWT_SECRET="s", **env)
+    assert result.returncode != 0
+    error = result.stderr.strip()
+    assert error.startswith("taskapi: refusing to start."), error
+    assert "\n" not in error, error
+    assert named in error, error
 
 
 def test_the_cli_refuses_to_start_open_and_says_what_to_set(tmp_path):

@@ -57,18 +57,6 @@ WAITING_FOR_MIGRATION_LOCK = text(
 )
 
 
-@pytest.fixture
-async def empty_database(engine) -> AsyncIterator[str]:
-    name = f"empty_{uuid.uuid4().hex[:8]}"
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield engine.url.set(database=name).render_as_string(hide_password=False)
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-
-
 async def test_an_upgrade_waits_for_the_migration_lock(empty_database):
     """Instances starting together take turns: an upgrade does nothing while another holds
     the lock, then finds the schema at head and carries on."""

@@ -1,0 +1,90 @@
+"""Through PgBouncer in transaction mode (what Neon's `-pooler` hosts are): every request works,
+and so do migrations."""
+
+import asyncio
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from persistence.database import make_engine
+from service.app import create_app
+from service.settings import Settings
+from tests.components import HEAD, PgBouncer, schema_revision
+from tests.helpers import TASKAPI, TEST_SECRET, bearer
+
+IN_FLIGHT = 40
+
+
+@pytest.fixture
+async def pooled_client(pgbouncer: PgBouncer, engine) -> AsyncIterator[AsyncTestClient]:
+    settings = Settings(
+        database_url=pgbouncer.url(engine.url.database),
+        database_pooler="transaction",
+        jwt_secret=TEST_SECRET,
+        auto_migrate=False,
+    )
+    async with AsyncTestClient(create_app(settings)) as client:
+        yield client
+
+
+async def _task_lifecycle(client: AsyncTestClient) -> list[int]:
+    """Create, read, list, update, complete and delete one task; the statuses on the way."""
+    headers = bearer(uuid.uuid4().hex)
+    created = await client.post("/api/me/tasks", json={"title": "pooled"}, headers=headers)
+    url = created.headers["location"]
+    responses = [
+        created,
+        await client.get(url, headers=headers),
+        await client.get("/api/me/tasks", params={"q": "pooled"}, headers=headers),
+        await client.patch(url, json={"priority": "high"}, headers=headers | {"If-Match": '"1"'}),
+        await client.patch(f"{url}/complete", headers=headers),
+        await client.get("/api/me/tasks/stats", headers=headers),
+        await client.delete(url, headers=headers),
+    ]
+    return [response.status_code for response in responses]
+
+
+async def test_every_request_works_through_a_transaction_pooler(pooled_client):
+    flows = await asyncio.gather(*(_task_lifecycle(pooled_client) for _ in range(IN_FLIGHT)))
+    assert flows == [[201, 200, 200, 200, 200, 200, 204]] * IN_FLIGHT
+
+
+async def test_without_the_pooler_setting_statements_collide(pgbouncer, engine):
+    """The control: asyncpg's prepared statements break through PgBouncer unless told."""
+    unaware = [make_engine(pgbouncer.url(engine.url.database)) for _ in range(8)]
+
+    async def query(each) -> None:
+        async with each.connect() as connection:
+            for _ in range(5):
+                await connection.execute(text("SELECT count(*) FROM tasks"))
+                await connection.commit()
+
+    results = await asyncio.gather(*(query(each) for each in unaware), return_exceptions=True)
+    for each in unaware:
+        await each.dispose()
+    assert any(isinstance(result, DBAPIError) for result in results), results
+
+
+def test_migrations_run_through_a_transaction_pooler(pgbouncer, empty_database):
+    database = make_url(empty_database).database
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": pgbouncer.url(database),
+        "DATABASE_POOLER": "transaction",
+    }
+    result = subprocess.run(
+        [TASKAPI, "database", "upgrade"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert asyncio.run(schema_revision(empty_database)) == HEAD
