@@ -177,6 +177,8 @@ def test_sigint_stops_every_worker_and_the_data_survives_a_restart(workdir):
     headers = {"Authorization": f"Bearer {mint(workdir, 'alice')}"}
     created = httpx.post(f"{api.base}/api/me/tasks", json={"title": "survive"}, headers=headers)
     assert created.status_code == 201, created.text
+    for response in (created, httpx.get(f"{api.base}/health"), httpx.get(f"{api.base}/nowhere")):
+        assert "server" not in response.headers  # nothing names the software serving it
 
     api.process.send_signal(signal.SIGINT)  # as Ctrl-C does, to this process only
 
