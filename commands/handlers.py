@@ -48,12 +48,7 @@ async def replace_task(
     message: ReplaceTask,
     if_match: Versions = None,
 ) -> Task:
-    task = await _load_for_update(session, user_id, task_id, if_match)
-    changed = await _write(session, task, msgspec.structs.asdict(message))
-    if "completed" in changed:
-        _roll_over(session, task)
-    await session.flush()
-    return task
+    return await _edit(session, user_id, task_id, msgspec.structs.asdict(message), if_match)
 
 
 async def patch_task(
@@ -63,12 +58,7 @@ async def patch_task(
     message: PatchTask,
     if_match: Versions = None,
 ) -> Task:
-    task = await _load_for_update(session, user_id, task_id, if_match)
-    changed = await _write(session, task, message.changes())
-    if "completed" in changed:
-        _roll_over(session, task)
-    await session.flush()
-    return task
+    return await _edit(session, user_id, task_id, message.changes(), if_match)
 
 
 async def set_completion(
@@ -95,6 +85,21 @@ async def delete_task(
     task.deleted_at = utcnow()
     await _record_change(session, task)
     await session.flush()
+
+
+async def _edit(
+    session: AsyncSession,
+    user_id: str,
+    task_id: int,
+    values: Mapping[str, object],
+    if_match: Versions,
+) -> Task:
+    task = await _load_for_update(session, user_id, task_id, if_match)
+    changed = await _write(session, task, values)
+    if "completed" in changed:
+        _roll_over(session, task)
+    await session.flush()
+    return task
 
 
 # --- the trash ---------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import HeaderParameter, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from persistence.domain import TaskNotFound
+from persistence.domain import TaskNotFound, Versions
 from queries.views import TaskView
-from service.etags import etag
+from service.etags import etag, versions_named
 from service.json_body import strict_json_body
 
 ME = "me"
@@ -54,7 +54,7 @@ ETAG = ResponseHeader(
     name="ETag", value='"1"', description="The task's version, quoted", documentation_only=True
 )
 TaskId = Annotated[int, PathParameter(description="The task's id")]
-IfMatch = Annotated[
+IfMatchHeader = Annotated[
     str | None,
     HeaderParameter(
         name="If-Match",
@@ -66,10 +66,18 @@ Session = NamedDependency[AsyncSession]
 Owner = NamedDependency[str]
 
 
+async def versions_to_write(if_match_header: IfMatchHeader = None) -> Versions:
+    """The versions a write may apply to, from `If-Match`."""
+    return versions_named(if_match_header)
+
+
+IfMatch = NamedDependency[Versions]
+
+
 class OwnedController(Controller):
     """Routes of one user's data: only that user's token may use them."""
 
     guards = [path_user_is_token_user, task_id_is_canonical]
     before_request = strict_json_body
-    dependencies = {"owner": Provide(acting_user)}
+    dependencies = {"owner": Provide(acting_user), "if_match": Provide(versions_to_write)}
     security = [{"BearerToken": []}]

@@ -41,7 +41,7 @@ from service.controllers.owned import (
     TaskId,
     with_etag,
 )
-from service.etags import etag, still_current, versions_named
+from service.etags import etag, still_current
 from service.openapi import documented
 
 
@@ -197,10 +197,9 @@ class TaskController(OwnedController):
         owner: Owner,
         task_id: TaskId,
         data: JSONBody[ReplaceTask],
-        if_match: IfMatch = None,
+        if_match: IfMatch,
     ) -> Response[TaskView]:
-        versions = versions_named(if_match)
-        task = await commands.replace_task(db_session, owner, task_id, data, versions)
+        task = await commands.replace_task(db_session, owner, task_id, data, if_match)
         return with_etag(TaskView.of(task))
 
     @patch(
@@ -215,10 +214,9 @@ class TaskController(OwnedController):
         owner: Owner,
         task_id: TaskId,
         data: JSONBody[PatchTask],
-        if_match: IfMatch = None,
+        if_match: IfMatch,
     ) -> Response[TaskView]:
-        versions = versions_named(if_match)
-        task = await commands.patch_task(db_session, owner, task_id, data, versions)
+        task = await commands.patch_task(db_session, owner, task_id, data, if_match)
         return with_etag(TaskView.of(task))
 
     @patch(
@@ -233,11 +231,11 @@ class TaskController(OwnedController):
         db_session: Session,
         owner: Owner,
         task_id: TaskId,
+        if_match: IfMatch,
         data: JSONBody[SetCompletion | None] = None,
-        if_match: IfMatch = None,
     ) -> Response[TaskView]:
-        message, versions = data or SetCompletion(), versions_named(if_match)
-        task = await commands.set_completion(db_session, owner, task_id, message, versions)
+        message = data or SetCompletion()
+        task = await commands.set_completion(db_session, owner, task_id, message, if_match)
         return with_etag(TaskView.of(task))
 
     @delete(
@@ -246,6 +244,6 @@ class TaskController(OwnedController):
         summary="Move a task to the trash",
     )
     async def delete_task(
-        self, db_session: Session, owner: Owner, task_id: TaskId, if_match: IfMatch = None
+        self, db_session: Session, owner: Owner, task_id: TaskId, if_match: IfMatch
     ) -> None:
-        await commands.delete_task(db_session, owner, task_id, versions_named(if_match))
+        await commands.delete_task(db_session, owner, task_id, if_match)

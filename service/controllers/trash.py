@@ -18,7 +18,6 @@ from service.controllers.owned import (
     TaskId,
     with_etag,
 )
-from service.etags import versions_named
 from service.openapi import documented
 
 Limit = Annotated[int, QueryParameter(ge=1, le=PAGE_MAX)]
@@ -47,9 +46,9 @@ class TrashController(OwnedController):
         response_headers=[ETAG],
     )
     async def restore_task(
-        self, db_session: Session, owner: Owner, task_id: TaskId, if_match: IfMatch = None
+        self, db_session: Session, owner: Owner, task_id: TaskId, if_match: IfMatch
     ) -> Response[TaskView]:
-        task = await commands.restore_task(db_session, owner, task_id, versions_named(if_match))
+        task = await commands.restore_task(db_session, owner, task_id, if_match)
         return with_etag(TaskView.of(task))
 
     @delete(
