@@ -37,18 +37,19 @@ class Cluster:
         )
 
 
+def _installed_bin_dirs() -> list[Path]:
+    """Debian's layout, `/usr/lib/postgresql/<major>/bin`, newest last."""
+    found = [Path(pg_ctl).parent for pg_ctl in glob.glob("/usr/lib/postgresql/*/bin/pg_ctl")]
+    return sorted(found, key=lambda bin_dir: int(bin_dir.parent.name))
+
+
 def _bin_dir() -> Path:
-    for attempt in range(2):
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=_major_version)
-        if found:
-            return Path(found[-1]).parent
-        if attempt == 0:
-            install_with_apt("postgresql")
-    raise SystemExit("bench: PostgreSQL server binaries not found under /usr/lib/postgresql")
-
-
-def _major_version(pg_ctl: str) -> int:
-    return int(Path(pg_ctl).parent.parent.name)
+    if not _installed_bin_dirs():
+        install_with_apt("postgresql")
+    found = _installed_bin_dirs()
+    if not found:
+        raise SystemExit("bench: PostgreSQL server binaries not found under /usr/lib/postgresql")
+    return found[-1]
 
 
 def _as_server_user(command: list[str | Path]) -> list[str | Path]:
