@@ -146,7 +146,8 @@ def _large_comparison(report: Report) -> list[str]:
 def _flame_section(flame: Flame) -> list[str]:
     return [
         f"py-spy, {flame.samples:,} samples of the one worker while wrk ran `GET` one task "
-        "(time the event loop spends waiting is not sampled).",
+        "(time the event loop spends waiting is not sampled; time in C extensions such as "
+        "uvloop, asyncpg's protocol and msgspec counts to the Python function that called them).",
         "",
         "| package (own code) | share | function (own code) | share |",
         "| --- | ---: | --- | ---: |",
