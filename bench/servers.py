@@ -84,10 +84,10 @@ def serve(
     log: Path,
     ready_path: str = "/health",
 ) -> Iterator[Server]:
-    """`uvicorn <app> --workers N`, exactly as the README deploys the service."""
+    """`uvicorn <app> --workers N`, as the README deploys the service."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--port", str(port)]
-    command += ["--workers", str(workers)]
+    command += ["--workers", str(workers), "--no-server-header"]
     with log.open("wb") as output:
         process = subprocess.Popen(
             command, env=os.environ | env, stdout=output, stderr=subprocess.STDOUT

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from litestar import get
 
 from bench.ceilings import authenticated_app, path_user_is_token_user
-from persistence.models import Priority, Recurrence
+from persistence.domain import Priority, Recurrence
 from queries.views import TaskView
 
 _CREATED = datetime(2026, 1, 1, tzinfo=UTC)
