@@ -72,7 +72,8 @@ async def seed_through_api(base_url: str, users: list[User], tasks_per_user: int
 
 _COPY_COLUMNS = [
     "user_id", "title", "description", "completed", "completed_at", "priority", "tags",
-    "due_date", "recurrence", "created_at", "updated_at", "version",
+    "due_date", "time_zone", "recurrence", "series_start", "created_at", "updated_at",
+    "version", "change_seq",
 ]  # fmt: skip
 
 
@@ -86,7 +87,7 @@ def _rows(user_ids: list[str], tasks_per_user: int) -> list[tuple[object, ...]]:
         due_date = datetime.fromisoformat(due) if isinstance(due, str) else None
         shapes.append(
             (body["title"], body.get("description"), False, None, body["priority"], body["tags"],
-             due_date, "none", created, created, 1)
+             due_date, "UTC", "none", due_date, created, created, 1, number + 1)
         )  # fmt: skip
     return [(user_id, *shape) for user_id in user_ids for shape in shapes]
 
@@ -102,6 +103,8 @@ async def bulk_load(database_url: str, users: list[User], tasks_per_user: int) -
             await connection.copy_records_to_table(
                 "tasks", records=_rows(batch, tasks_per_user), columns=_COPY_COLUMNS
             )
+        counters = [(user.id, tasks_per_user) for user in users]  # one change per task so far
+        await connection.copy_records_to_table("change_counters", records=counters)
         owners = {user.id: user for user in users}
         query = "SELECT user_id, array_agg(id ORDER BY id) AS ids FROM tasks GROUP BY user_id"
         for record in await connection.fetch(query):

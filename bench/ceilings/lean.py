@@ -64,6 +64,7 @@ class Tasks(Controller):
             data.priority,
             data.tags,
             data.due_date,
+            data.time_zone,
             data.recurrence,
         )
         return _view(row)
