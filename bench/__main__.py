@@ -54,6 +54,13 @@ def _say(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
+def _ceiling(name: str, measurement: Measurement) -> Measurement:
+    """A ceiling that fails requests measures nothing: stop rather than report its ratios."""
+    if measurement.non_2xx:
+        raise SystemExit(f"bench: the {name} ceiling answered {measurement.statuses}; see its log")
+    return measurement
+
+
 class Bench:
     """One run: a database, the apps on it, and the report they fill in."""
 
@@ -108,6 +115,7 @@ class Bench:
         for workload in workloads:
             service, service_rss = self.measure(servers["service"], workload, data)
             lean, lean_rss = self.measure(servers["lean"], workload, data)
+            _ceiling("lean", lean)
             results.append(WorkloadResult(workload, service, service_rss, lean, lean_rss))
             _say(results[-1].summary_line())
         return results
@@ -146,7 +154,8 @@ def run(options: argparse.Namespace, report: Report) -> None:
         bench = Bench(report, Path(scratch), db.url)
         with bench.apps() as servers:
             data = bench.seed(servers["service"])
-            report.framework = measure(servers["framework"].base_url, "get", data, report.load)
+            framework = measure(servers["framework"].base_url, "get", data, report.load)
+            report.framework = _ceiling("framework", framework)
             _say(f"framework ceiling: {report.framework.requests_per_second:.0f} req/s")
             report.small = bench.run_workloads(servers, options.workloads, data)
             if not options.no_profile:  # before the table grows, on the same 10,000 tasks

@@ -184,7 +184,9 @@ def render(report: Report) -> str:
         "",
         "The **lean** ceiling is the same framework and JWT check running the same SQL through "
         "one asyncpg pool of prepared statements, no ORM, no explicit transaction "
-        "(`bench/ceilings/lean.py`); the **framework** ceiling is the JWT check in front of a "
+        "(`bench/ceilings/lean.py`; each write is one statement that also bumps and announces "
+        "the owner's change counter, as the service's writes do: `bench/sql.py`); the "
+        "**framework** ceiling is the JWT check in front of a "
         "route that answers from memory (`bench/ceilings/framework.py`). Peak RSS is each "
         "worker's VmHWM, reset before each workload.",
         "",

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from litestar import get
 
 from bench.ceilings import authenticated_app, path_user_is_token_user
-from persistence.domain import Priority, Recurrence
+from persistence.domain import TIME_ZONE_DEFAULT, Priority, Recurrence
 from queries.views import TaskView
 
 _CREATED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -23,6 +23,7 @@ async def get_task(user_id: str, task_id: int) -> TaskView:
         priority=Priority.MEDIUM,
         tags=["bench"],
         due_date=None,
+        time_zone=TIME_ZONE_DEFAULT,
         recurrence=Recurrence.NONE,
         created_at=_CREATED,
         updated_at=_CREATED,
