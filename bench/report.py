@@ -5,11 +5,13 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import version
+from pathlib import Path
 
 from bench.load import LoadSettings, Measurement
 from bench.postgres import Cluster
 from bench.profile import Flame, py_spy_version
 
+ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
     "litestar", "advanced-alchemy", "sqlalchemy", "sqlmodel", "asyncpg", "msgspec",
     "pyjwt", "uvicorn", "uvloop", "httptools",
@@ -73,9 +75,17 @@ class Report:
     flame: Flame | None = None
 
 
+def _commit() -> str:
+    """The code measured: its commit, marked `-dirty` when the work tree had changes."""
+    describe = ["git", "describe", "--always", "--dirty"]
+    done = subprocess.run(describe, capture_output=True, text=True, check=False, cwd=ROOT)
+    return done.stdout.strip() or "unknown"
+
+
 def versions(cluster: Cluster) -> dict[str, str]:
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    found = {"Python": platform.python_version(), "PostgreSQL": cluster.version()}
+    found = {"taskapi commit": _commit()}
+    found |= {"Python": platform.python_version(), "PostgreSQL": cluster.version()}
     found |= {package: version(package) for package in PACKAGES}
     found["wrk"] = (wrk.stdout or wrk.stderr).split(" [")[0].removeprefix("wrk ")
     found["py-spy"] = py_spy_version()
