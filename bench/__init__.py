@@ -1,0 +1,1 @@
+"""The benchmark harness: `uv run python -m bench` (see README, "Benchmark")."""
