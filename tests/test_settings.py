@@ -68,3 +68,14 @@ def test_unknown_log_format_is_refused():
     settings = Settings(database_url="postgresql://u@h/d", jwt_secret="x", log_format="xml")
     with pytest.raises(ConfigurationError, match="LOG_FORMAT"):
         settings.check()
+
+
+def test_trash_retention_is_read_in_days():
+    assert Settings.from_env({}).trash_retention_days == 30
+    assert Settings.from_env({"TRASH_RETENTION_DAYS": "7"}).trash_retention_days == 7
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x", "1.5", "99999999"])
+def test_a_trash_retention_that_cannot_work_refuses_to_start(value):
+    with pytest.raises(ConfigurationError, match="TRASH_RETENTION_DAYS"):
+        Settings.from_env({"TRASH_RETENTION_DAYS": value})
