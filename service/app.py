@@ -32,6 +32,7 @@ from service.embedded import with_local_defaults
 from service.errors import PROBLEM_DETAILS
 from service.housekeeping import keep_house
 from service.hygiene import hygiene
+from service.live import LiveUpdates, closing_on_signals, listen_for_changes
 from service.observability import access_log, configure_logging
 from service.openapi import RequestBodySchemas, openapi_config
 from service.settings import Settings
@@ -140,12 +141,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         housekeeping = asyncio.create_task(
             keep_house(db.get_engine(), settings.housekeeping_seconds, settings.trash_retention)
         )
+        live = LiveUpdates(db.get_engine(), settings.trash_retention, settings.heartbeat_seconds)
+        listener = asyncio.create_task(listen_for_changes(settings.database_url, live.hub))
+        app.state.live_updates = live
         try:
             async with httpx.AsyncClient() as client:
                 app.state.token_verifier = TokenVerifier.from_settings(settings, client)
-                yield
+                with closing_on_signals(live.hub):
+                    yield
         finally:
+            live.hub.close()
             housekeeping.cancel()
+            listener.cancel()
 
     return TaskAPI(
         route_handlers=[
