@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from importlib.metadata import version
 from typing import Any
 
@@ -33,7 +33,7 @@ from service.errors import PROBLEM_DETAILS
 from service.housekeeping import keep_house
 from service.hygiene import hygiene
 from service.live import LiveUpdates, closing_on_signals, listen_for_changes
-from service.observability import access_log, configure_logging
+from service.observability import access_log, configure_logging, silence_server_access_log
 from service.openapi import RequestBodySchemas, openapi_config
 from service.settings import Settings
 
@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        silence_server_access_log()
         if settings.auto_migrate:
             await upgrade_when_reachable(db.get_engine())
         housekeeping = asyncio.create_task(
@@ -153,6 +154,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             live.hub.close()
             housekeeping.cancel()
             listener.cancel()
+            with suppress(asyncio.CancelledError):  # let it close its connection
+                await listener
 
     return TaskAPI(
         route_handlers=[
