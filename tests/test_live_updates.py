@@ -183,6 +183,16 @@ async def test_a_stream_ends_when_its_token_expires(served, http, user):
             assert time.monotonic() < deadline, event
 
 
+async def test_a_token_past_its_expiry_opens_no_stream_though_the_skew_would_allow_it(
+    served, http, user
+):
+    expired = {"Authorization": f"Bearer {make_token(user, ttl=-5)}"}
+    assert (await http.get(f"{served}/api/{user}/tasks", headers=expired)).status_code == 200
+    refused = await http.get(f"{served}/api/{user}/events", headers=expired)
+    assert assert_problem(refused, 401)["detail"] == "token expired"
+    assert refused.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+
+
 async def test_a_stream_refuses_what_the_feed_refuses(served, http, user):
     url = f"{served}/api/{user}/events"
     assert_problem(await http.get(url, params={"since": "nonsense"}, headers=bearer(user)), 422)

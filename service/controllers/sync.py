@@ -13,7 +13,7 @@ from litestar.response import ServerSentEvent
 from persistence.domain import CHANGES_PAGE_DEFAULT, CHANGES_PAGE_MAX
 from queries.changes import Cursor, changes_since, check_fresh, decode_cursor
 from queries.views import ChangePage
-from service.auth import CREDENTIALS_IN_QUERY
+from service.auth import CREDENTIALS_IN_QUERY, InvalidToken
 from service.controllers.owned import OwnedController, Owner, Session
 from service.live import STREAMS_PER_USER, LiveUpdates
 from service.openapi import documented
@@ -102,6 +102,8 @@ class SyncController(OwnedController):
         last_event_id: LastEventId = None,
     ) -> ServerSentEvent:
         live: LiveUpdates = state.live_updates
+        if request.auth <= time.time():  # accepted within the clock skew, but would end at once
+            raise InvalidToken("token expired")
         cursor = _resume_from(last_event_id, since)
         if cursor is not None:
             check_fresh(cursor, live.retention, time.time())
