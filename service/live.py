@@ -27,6 +27,7 @@ from persistence.database import listening_engine
 from persistence.domain import CHANGES_PAGE_DEFAULT
 from persistence.models import CHANGES_CHANNEL
 from queries.changes import Cursor, PositionedPage, encode_cursor, positioned_changes
+from queries.views import Change
 
 logger = logging.getLogger("taskapi.live")
 
@@ -156,7 +157,7 @@ class LiveUpdates:
             )
 
 
-def _change_event(change: object, position: Cursor) -> ServerSentEventMessage:
+def _change_event(change: Change, position: Cursor) -> ServerSentEventMessage:
     return ServerSentEventMessage(
         data=msgspec.json.encode(change).decode(), event="change", id=encode_cursor(position)
     )

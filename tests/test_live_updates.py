@@ -7,13 +7,17 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 import httpx
 import pytest
+from msgspec import to_builtins
 from sqlalchemy import text
 
+from commands.handlers import create_task, delete_task
+from commands.messages import CreateTask
 from persistence.database import LISTENER_NAME
-from queries.changes import decode_cursor
+from queries.changes import Cursor, decode_cursor, positioned_changes
 from service.app import create_app
 from service.live import STREAMS_PER_USER
 from tests.helpers import api_process, assert_problem, bearer, live_server, make_token, other_user
@@ -104,6 +108,37 @@ async def create(http: httpx.AsyncClient, base_url: str, user: str, title: str) 
     )
     assert response.status_code == 201, response.text
     return response.json()
+
+
+# --- each change's position --------------------------------------------------------------------
+
+RETENTION = timedelta(days=30)
+
+
+async def test_resuming_from_any_changes_cursor_gives_exactly_what_came_after_it(session, user):
+    tasks = [await create_task(session, user, CreateTask(title=f"t{n}")) for n in range(4)]
+    await delete_task(session, user, tasks[1].id)
+    since = Cursor(0, 0, int(time.time()))
+    page = await positioned_changes(session, user, since, 10, RETENTION)
+    expected = [("upsert", tasks[n].id) for n in (0, 2, 3)] + [("delete", tasks[1].id)]
+    assert [(to_builtins(change)["op"], change.id) for change, _ in page.changes] == expected
+    for index, (_, cursor) in enumerate(page.changes):
+        after = await positioned_changes(session, user, cursor, 10, RETENTION)
+        assert after.changes == page.changes[index + 1 :]
+    assert page.cursor == page.changes[-1].cursor
+
+
+async def test_a_position_short_of_the_end_is_as_old_as_the_cursor_the_read_began_at(session, user):
+    for n in range(3):
+        await create_task(session, user, CreateTask(title=f"t{n}"))
+    now = time.time()
+    since = Cursor(0, 0, int(now) - 3600)
+    partial = await positioned_changes(session, user, since, 2, RETENTION, now=now)
+    assert partial.has_more
+    assert [cursor.issued for _, cursor in partial.changes] == [since.issued] * 2
+    rest = await positioned_changes(session, user, partial.cursor, 2, RETENTION, now=now)
+    assert not rest.has_more
+    assert [cursor.issued for _, cursor in rest.changes] == [int(now)]
 
 
 # --- the stream ------------------------------------------------------------------------------
