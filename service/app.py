@@ -91,14 +91,27 @@ def head_as_get(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
 
-        async def without_body(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
-            await send(message)
+        answered = asyncio.Event()
 
-        await app({**scope, "method": "GET"}, receive, without_body)
+        async def without_body(message: Message) -> None:
+            """The headers, then at once the end of an empty body; nothing after that."""
+            if answered.is_set():
+                return
+            await send(message)
+            if message["type"] == "http.response.start":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                answered.set()
+
+        async def gone_once_answered() -> Message:
+            """Once answered, the app is told that the client has gone, so that a stream (the
+            events route) stops instead of running on unseen."""
+            waits = [asyncio.ensure_future(receive()), asyncio.ensure_future(answered.wait())]
+            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in pending:
+                waiting.cancel()
+            return waits[0].result() if waits[0] in done else {"type": "http.disconnect"}
+
+        await app({**scope, "method": "GET"}, gone_once_answered, without_body)
 
     return middleware
 

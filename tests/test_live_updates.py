@@ -96,6 +96,13 @@ def served(settings, engine):
         yield url
 
 
+@pytest.fixture(scope="module")
+def processes(database_url, engine):
+    """Two `taskapi run` processes on the test database."""
+    with api_process(database_url) as first, api_process(database_url) as second:
+        yield first, second
+
+
 @pytest.fixture
 async def http():
     async with httpx.AsyncClient(timeout=30) as http:
@@ -251,6 +258,14 @@ async def test_the_eleventh_stream_of_a_user_is_429_and_others_are_not_counted(s
         assert await again.next() is not None
 
 
+async def test_head_answers_at_once_and_holds_no_stream_open(served, http, user):
+    for _ in range(STREAMS_PER_USER + 1):  # a stream left running would make the last one 429
+        response = await http.head(f"{served}/api/{user}/events", headers=bearer(user), timeout=5)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.content == b""
+
+
 async def test_a_token_in_the_query_string_is_taken_on_the_events_route_only(served, http, user):
     token = {"access_token": make_token(user)}
     async with events(http, served, user, headers={}, params=token) as stream:
@@ -262,50 +277,49 @@ async def test_a_token_in_the_query_string_is_taken_on_the_events_route_only(ser
 # --- several processes, one database -----------------------------------------------------------
 
 
-async def test_a_change_through_one_process_reaches_a_stream_on_another(database_url, http):
+async def test_a_change_through_one_process_reaches_a_stream_on_another(processes, http):
     user = other_user()
-    with api_process(database_url) as writer, api_process(database_url) as reader:
-        async with events(http, reader.url, user) as stream:
-            await asyncio.sleep(0.2)  # the stream is waiting: what comes now is live
-            task = await create(http, writer.url, user, "from elsewhere")
-            started = time.monotonic()
-            [event] = await stream.changes(1, within=WITHIN)
-            latency = time.monotonic() - started
+    writer, reader = processes
+    async with events(http, reader.url, user) as stream:
+        await asyncio.sleep(0.2)  # the stream is waiting: what comes now is live
+        task = await create(http, writer.url, user, "from elsewhere")
+        started = time.monotonic()
+        [event] = await stream.changes(1, within=WITHIN)
+        latency = time.monotonic() - started
     assert event.change == {"op": "upsert", "id": task["id"], "task": task}
     print(f"cross-process latency: {latency * 1000:.0f} ms")
 
 
 async def test_writes_racing_through_two_processes_reach_a_stream_once_each_in_order(
-    database_url, http
+    processes, http
 ):
     user = other_user()
-    with api_process(database_url) as first, api_process(database_url) as second:
-        async with events(http, first.url, user) as stream:
-            writes = [create(http, api.url, user, "racing") for api in [first, second] * 15]
-            created = await asyncio.gather(*writes)
-            received = await stream.changes(len(created), within=10)
+    async with events(http, processes[0].url, user) as stream:
+        writes = [create(http, api.url, user, "racing") for api in processes * 15]
+        created = await asyncio.gather(*writes)
+        received = await stream.changes(len(created), within=10)
     positions = [position(event.id) for event in received]
     assert positions == sorted(positions)
     assert len(set(positions)) == len(positions)
     assert sorted(event.change["id"] for event in received) == sorted(t["id"] for t in created)
 
 
-async def test_the_listener_reconnects_after_its_connection_is_killed(database_url, engine, http):
+async def test_the_listener_reconnects_after_its_connection_is_killed(processes, engine, http):
     user = other_user()
-    with api_process(database_url) as api:
-        async with events(http, api.url, user) as stream:
-            async with engine.begin() as connection:
-                killed = await connection.scalar(
-                    text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE application_name = :name AND datname = current_database()"
-                    ),
-                    {"name": LISTENER_NAME},
-                )
-            assert killed >= 1
-            await asyncio.sleep(1.5)  # the first retry comes after half a second
-            task = await create(http, api.url, user, "after the drop")
-            [event] = await stream.changes(1, within=10)
+    api = processes[0]
+    async with events(http, api.url, user) as stream:
+        async with engine.begin() as connection:
+            killed = await connection.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = :name AND datname = current_database()"
+                ),
+                {"name": LISTENER_NAME},
+            )
+        assert killed >= 2  # at least the two processes' listeners
+        await asyncio.sleep(1.5)  # the first retry comes after half a second
+        task = await create(http, processes[1].url, user, "after the drop")
+        [event] = await stream.changes(1, within=10)
     assert event.change["id"] == task["id"]
 
 

@@ -121,6 +121,7 @@ CONTRACT = {
     ("delete", "/api/{user_id}/trash/{task_id}"): {204, 401, 403, 404, 429, 503},
     ("delete", "/api/{user_id}/trash"): {204, 401, 403, 429, 503},
     ("get", "/api/{user_id}/changes"): {200, 401, 403, 410, 422, 429, 503},
+    ("get", "/api/{user_id}/events"): {200, 401, 403, 410, 422, 429, 503},
 }
 EDITABLE = ("CreateTask", "ReplaceTask", "PatchTask")
 
