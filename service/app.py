@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             keep_house(db.get_engine(), settings.housekeeping_seconds, settings.trash_retention)
         )
         live = LiveUpdates(db.get_engine(), settings.trash_retention, settings.heartbeat_seconds)
-        listener = asyncio.create_task(listen_for_changes(settings.database_url, live.hub))
+        listener = asyncio.create_task(listen_for_changes(settings.primary, live.hub))
         app.state.live_updates = live
         try:
             async with httpx.AsyncClient() as client:

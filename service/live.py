@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from persistence.database import listening_engine
 from persistence.domain import CHANGES_PAGE_DEFAULT
 from persistence.models import CHANGES_CHANNEL
+from persistence.urls import DatabaseURL
 from queries.changes import Cursor, PositionedPage, encode_cursor, positioned_changes
 from queries.views import Change
 
@@ -168,9 +169,9 @@ def _change_event(change: Change, position: Cursor) -> ServerSentEventMessage:
 # --- the listening connection ------------------------------------------------------------------
 
 
-async def listen_for_changes(raw_url: str, hub: ChangeHub) -> None:
+async def listen_for_changes(primary: DatabaseURL, hub: ChangeHub) -> None:
     """Relay notifications to the hub for as long as the app runs, reconnecting with backoff."""
-    engine = listening_engine(raw_url)
+    engine = listening_engine(primary)
     first, last = LISTENER_BACKOFF_SECONDS
     backoff = first
     try:

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -332,9 +331,7 @@ async def test_sigterm_ends_open_streams_and_the_process_exits(database_url, htt
             status = await asyncio.to_thread(api.stop, 10)
             assert await stream.next(within=5) is None  # ended cleanly, not cut
         assert time.monotonic() - started < 10
-        # uvicorn re-raises the signal once it has shut down: a SIGTERM exit, after a clean stop
-        assert status in {0, -signal.SIGTERM}
-        assert "Application shutdown complete" in api.log.read_text()
+        assert status == 0
 
 
 async def test_the_access_token_never_reaches_a_log(database_url, http):
