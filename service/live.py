@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from persistence.database import listening_engine
 from persistence.domain import CHANGES_PAGE_DEFAULT
 from persistence.models import CHANGES_CHANNEL
-from persistence.urls import DatabaseURL
+from persistence.urls import DatabaseURL, direct_endpoint
 from queries.changes import Cursor, PositionedPage, encode_cursor, positioned_changes
 from queries.views import Change
 
@@ -171,6 +171,11 @@ def _change_event(change: Change, position: Cursor) -> ServerSentEventMessage:
 
 async def listen_for_changes(primary: DatabaseURL, hub: ChangeHub) -> None:
     """Relay notifications to the hub for as long as the app runs, reconnecting with backoff."""
+    if direct_endpoint(primary).transaction_pooler:
+        logger.warning(
+            "listening for changes through a transaction pooler, which may drop notifications: "
+            "streams then catch up at each heartbeat"
+        )
     engine = listening_engine(primary)
     first, last = LISTENER_BACKOFF_SECONDS
     backoff = first
