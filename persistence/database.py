@@ -16,9 +16,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
-from persistence.urls import DatabaseURL, parse_database_url
+from persistence.urls import DatabaseURL, direct_endpoint, parse_database_url
 
 logger = logging.getLogger("taskapi")
 
@@ -29,6 +29,7 @@ READ_ENGINE_KEY = "read_engine"
 # Marks, in a read connection's `info`, a connection to the primary made while the replica was
 # unreachable.
 ON_PRIMARY = "on_primary"
+LISTENER_NAME = "taskapi-listener"  # `application_name` of the connection that LISTENs
 
 # Neon suspends idle computes after 5 minutes and drops their connections: recycle before that,
 # ping before use, and give a waking compute a few seconds to answer.
@@ -72,6 +73,14 @@ def make_engine(raw_url: str) -> AsyncEngine:
 
 def engine_for(db: DatabaseURL) -> AsyncEngine:
     return create_async_engine(db.url, **_engine_options(db))
+
+
+def listening_engine(db: DatabaseURL) -> AsyncEngine:
+    """Connections for `LISTEN`, held open one at a time, never pooled or shared; on the
+    direct endpoint when `db` goes through a transaction pooler."""
+    direct = direct_endpoint(db)
+    args = connect_args(direct) | {"server_settings": {"application_name": LISTENER_NAME}}
+    return create_async_engine(direct.url, poolclass=NullPool, connect_args=args)
 
 
 def write_config(primary: DatabaseURL) -> SQLAlchemyAsyncConfig:

@@ -7,7 +7,7 @@ rest are dropped. The app, `taskapi database ...` and Alembic all go through `pa
 """
 
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
@@ -88,3 +88,18 @@ def _verifying_context(root_cert: str | None) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=path)
     except ssl.SSLError:
         raise ValueError(f"sslrootcert file {str(path)!r} holds no PEM certificate") from None
+
+
+def direct_endpoint(db: DatabaseURL) -> DatabaseURL:
+    """Where a connection that needs a session of its own (`LISTEN`) goes: a transaction pooler
+    hands each transaction any server connection. Neon's direct endpoint is its pooler host
+    without `-pooler`; another pooler's is not known, and it is returned as it is."""
+    host = db.url.host or ""
+    if not db.transaction_pooler or "-pooler" not in host:
+        return db
+    direct = db.url.set(host=host.replace("-pooler", "", 1))
+    return replace(
+        db,
+        url=direct.difference_update_query(["prepared_statement_cache_size"]),
+        transaction_pooler=False,
+    )

@@ -10,6 +10,7 @@ import base64
 import binascii
 import time
 from datetime import timedelta
+from typing import NamedTuple
 
 import msgspec
 from sqlalchemy import Boolean, Select, and_, literal, null, select, tuple_, union_all
@@ -79,6 +80,58 @@ def _change(row: object) -> Change:
     return TaskUpserted(id=row.id, task=TaskView.of(row))
 
 
+class PositionedChange(NamedTuple):
+    change: Change
+    cursor: Cursor  # positioned at this change: resuming from it gives what came after it
+
+
+class PositionedPage(NamedTuple):
+    changes: list[PositionedChange]
+    cursor: Cursor
+    has_more: bool
+
+
+def check_fresh(since: Cursor, retention: timedelta, now: float) -> None:
+    """A cursor older than `retention` may have missed deletions that are forgotten by now."""
+    if since.issued < now - retention.total_seconds():
+        raise CursorExpired
+
+
+async def positioned_changes(
+    session: AsyncSession,
+    user_id: str,
+    since: Cursor | None,
+    limit: int,
+    retention: timedelta,
+    now: float | None = None,
+) -> PositionedPage:
+    """The page `changes_since` answers, each change with the cursor positioned at it."""
+    now = int(now if now is not None else time.time())
+    if since is not None:
+        check_fresh(since, retention, now)
+    after = since or START
+    tasks = _tasks_after(user_id, after, live_only=since is None)
+    changes = tasks if since is None else union_all(tasks, _tombstones_after(user_id, after))
+    ordered = select(changes.subquery()).order_by("seq", "id").limit(limit + 1)
+    rows = (await session.execute(ordered)).all()
+    page, has_more = rows[:limit], len(rows) > limit
+
+    def issued(index: int) -> int:
+        """A position covers everything until now at the end of a complete answer, and anywhere
+        in a full sync (which holds nothing whose deletion it could miss); short of that, only
+        what `since` covered when it was issued."""
+        if since is None or (index == len(page) - 1 and not has_more):
+            return now
+        return since.issued
+
+    positioned = [
+        PositionedChange(_change(row), Cursor(row.seq, row.id, issued(index)))
+        for index, row in enumerate(page)
+    ]
+    end = positioned[-1].cursor if positioned else Cursor(after.seq, after.task_id, now)
+    return PositionedPage(positioned, end, has_more)
+
+
 async def changes_since(
     session: AsyncSession,
     user_id: str,
@@ -89,19 +142,9 @@ async def changes_since(
 ) -> ChangePage:
     """Without `since`, a full sync: every current task. With it, every task changed after it,
     deletions included; a `since` older than `retention` may have missed deletions (410)."""
-    now = int(now if now is not None else time.time())
-    if since is not None and since.issued < now - retention.total_seconds():
-        raise CursorExpired
-    after = since or START
-    tasks = _tasks_after(user_id, after, live_only=since is None)
-    changes = tasks if since is None else union_all(tasks, _tombstones_after(user_id, after))
-    ordered = select(changes.subquery()).order_by("seq", "id").limit(limit + 1)
-    rows = (await session.execute(ordered)).all()
-    page, has_more = rows[:limit], len(rows) > limit
-    # A complete answer covers everything until now; a partial one only what its start did.
-    issued = now if not has_more or since is None else since.issued
-    position = (page[-1].seq, page[-1].id) if page else (after.seq, after.task_id)
-    last = Cursor(*position, issued)
+    page = await positioned_changes(session, user_id, since, limit, retention, now)
     return ChangePage(
-        changes=[_change(row) for row in page], cursor=encode_cursor(last), has_more=has_more
+        changes=[positioned.change for positioned in page.changes],
+        cursor=encode_cursor(page.cursor),
+        has_more=page.has_more,
     )

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from importlib.metadata import version
 from typing import Any
 
@@ -32,7 +32,8 @@ from service.embedded import with_local_defaults
 from service.errors import PROBLEM_DETAILS
 from service.housekeeping import keep_house
 from service.hygiene import hygiene
-from service.observability import access_log, configure_logging
+from service.live import LiveUpdates, closing_on_signals, listen_for_changes
+from service.observability import access_log, configure_logging, silence_server_access_log
 from service.openapi import RequestBodySchemas, openapi_config
 from service.settings import Settings
 
@@ -90,14 +91,27 @@ def head_as_get(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
 
-        async def without_body(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
-            await send(message)
+        answered = asyncio.Event()
 
-        await app({**scope, "method": "GET"}, receive, without_body)
+        async def without_body(message: Message) -> None:
+            """The headers, then at once the end of an empty body; nothing after that."""
+            if answered.is_set():
+                return
+            await send(message)
+            if message["type"] == "http.response.start":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                answered.set()
+
+        async def gone_once_answered() -> Message:
+            """Once answered, the app is told that the client has gone, so that a stream (the
+            events route) stops instead of running on unseen."""
+            waits = [asyncio.ensure_future(receive()), asyncio.ensure_future(answered.wait())]
+            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in pending:
+                waiting.cancel()
+            return waits[0].result() if waits[0] in done else {"type": "http.disconnect"}
+
+        await app({**scope, "method": "GET"}, gone_once_answered, without_body)
 
     return middleware
 
@@ -135,17 +149,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        silence_server_access_log()
         if settings.auto_migrate:
             await upgrade_when_reachable(db.get_engine())
         housekeeping = asyncio.create_task(
             keep_house(db.get_engine(), settings.housekeeping_seconds, settings.trash_retention)
         )
+        live = LiveUpdates(db.get_engine(), settings.trash_retention, settings.heartbeat_seconds)
+        listener = asyncio.create_task(listen_for_changes(settings.primary, live.hub))
+        app.state.live_updates = live
         try:
             async with httpx.AsyncClient() as client:
                 app.state.token_verifier = TokenVerifier.from_settings(settings, client)
-                yield
+                with closing_on_signals(live.hub):
+                    yield
         finally:
+            live.hub.close()
             housekeeping.cancel()
+            listener.cancel()
+            with suppress(asyncio.CancelledError):  # let it close its connection
+                await listener
 
     return TaskAPI(
         route_handlers=[

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import jwt
@@ -131,9 +131,20 @@ class JWKSCache:
             self._last_success = self.clock()
 
 
+# The one route option that lets a token come as `?access_token=` (browsers' EventSource cannot
+# send headers). Query strings are never logged.
+CREDENTIALS_IN_QUERY = "credentials_in_query"
+QUERY_CREDENTIAL = "access_token"
+
+
+class VerifiedToken(NamedTuple):
+    subject: str  # the acting user's id
+    expires_at: float  # `exp`, Unix seconds
+
+
 @dataclass
 class TokenVerifier:
-    """Turns a bearer token into the acting user's id, or raises `InvalidToken`."""
+    """Turns a bearer token into the acting user's id and its expiry, or raises `InvalidToken`."""
 
     secret: str | None
     jwks: JWKSCache | None = None
@@ -156,7 +167,7 @@ class TokenVerifier:
             return await self.jwks.key(kid, algorithm)
         raise InvalidToken("algorithm not allowed")
 
-    async def verify(self, token: str) -> str:
+    async def verify(self, token: str) -> VerifiedToken:
         try:
             header = jwt.get_unverified_header(token)
             claims = jwt.decode(
@@ -175,19 +186,30 @@ class TokenVerifier:
             raise InvalidToken(f"claim 'sub' must be a string of 1-{USER_ID_MAX} characters")
         if not subject.isprintable():
             raise InvalidToken("claim 'sub' must be printable text")
-        return subject
+        return VerifiedToken(subject, claims["exp"])
 
 
-class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
-    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        header = connection.headers.get("authorization")
-        if not header:
-            raise MissingToken
+def _bearer_token(connection: ASGIConnection) -> str:
+    header = connection.headers.get("authorization")
+    if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidToken("not a Bearer token")
+        return token.strip()
+    if connection.route_handler.opt.get(CREDENTIALS_IN_QUERY) and (
+        token := connection.query_params.get(QUERY_CREDENTIAL)
+    ):
+        return token
+    raise MissingToken
+
+
+class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
+    """`request.user` is the token's subject, `request.auth` its expiry (Unix seconds)."""
+
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         verifier: TokenVerifier = connection.app.state.token_verifier
-        return AuthenticationResult(user=await verifier.verify(token.strip()), auth=None)
+        subject, expires_at = await verifier.verify(_bearer_token(connection))
+        return AuthenticationResult(user=subject, auth=expires_at)
 
 
 def mint_token(

@@ -20,11 +20,13 @@ from persistence.domain import (
     TaskNotFound,
 )
 from service.auth import MissingToken
+from service.live import TooManyStreams
 from service.observability import current_request_id
 
 logger = logging.getLogger("taskapi.errors")
 
 RETRY_AFTER_SECONDS = "5"
+STREAM_RETRY_AFTER_SECONDS = "30"  # a stream's place frees when another one ends
 
 _AT_PATH = re.compile(r"^(.*) - at `\$\.?([^`]*)`$")  # msgspec: "Expected `bool`... - at `$.x`"
 MALFORMED_BODY = {"key": "body", "message": "malformed JSON or not UTF-8"}
@@ -133,6 +135,14 @@ def _from_in_flight(_: RequestInFlight) -> ProblemDetailsException:
     )
 
 
+def _from_too_many_streams(_: TooManyStreams) -> ProblemDetailsException:
+    return problem(
+        429,
+        "Too many open event streams for this user; close one or retry later",
+        headers={"Retry-After": STREAM_RETRY_AFTER_SECONDS},
+    )
+
+
 def _from_unavailable(exc: Exception) -> ProblemDetailsException:
     logger.warning(
         "database unavailable (request %s): %s", current_request_id(), type(exc).__name__
@@ -168,6 +178,7 @@ PROBLEM_DETAILS = ProblemDetailsConfig(
         CursorExpired: _from_cursor_expired,
         IdempotencyKeyReused: _from_key_reused,
         RequestInFlight: _from_in_flight,
+        TooManyStreams: _from_too_many_streams,
         # Connection-level failures (refused, timed out, dropped): the request may be retried.
         OSError: _from_unavailable,
         sa_exc.OperationalError: _from_unavailable,

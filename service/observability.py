@@ -112,8 +112,15 @@ def configure_logging(level: str, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("uvicorn.access").disabled = True  # replaced by `taskapi.access`
+    silence_server_access_log()
     # A quiet start: the progress reports of uvicorn, pgserver and Alembic only when debugging.
     if level.upper() != "DEBUG":
         for chatty in ("uvicorn.error", "pgserver", "alembic"):
             logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))
+
+
+def silence_server_access_log() -> None:
+    """uvicorn's access log is replaced by `taskapi.access`; it would also write query strings,
+    where the events route's token may travel. uvicorn configures its loggers when it starts,
+    which can be after the app was built, so this runs again at start-up."""
+    logging.getLogger("uvicorn.access").disabled = True

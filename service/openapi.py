@@ -17,6 +17,8 @@ from litestar.typing import FieldDefinition
 from msgspec import UNSET, UnsetType
 from swagger_ui_bundle import swagger_ui_path
 
+from service.auth import QUERY_CREDENTIAL
+
 DOCS_PATH = "/schema"
 # The bundle's folder is named after its Swagger UI version, so the URLs change with it.
 ASSETS_PATH = f"/assets/{swagger_ui_path.name}"
@@ -50,7 +52,8 @@ _WHEN = {
     413: "Request body over 64 KiB",
     415: "Request body is not JSON",
     422: "Invalid body, field, header or query parameter; each bad one is named in `errors`",
-    429: "Over the request budget; `Retry-After` says when to try again",
+    429: "Over the request budget, or (events) too many open streams; `Retry-After` says when "
+    "to try again",
     503: "The database is unreachable; `Retry-After` says when to try again",
 }
 
@@ -72,6 +75,7 @@ STATUSES: dict[str, tuple[int, ...]] = {
     "purgeTask": (*_TASK, 404),
     "emptyTrash": _TASK,
     "listChanges": (*_TASK, 410, 422),
+    "streamChanges": (*_TASK, 410, 422),
     "health": (429,),
     "ready": (429, 503),
 }
@@ -170,7 +174,14 @@ def openapi_config(version: str) -> OpenAPIConfig:
         render_plugins=[OfflineSwaggerUI()],
         components=Components(
             security_schemes={
-                "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                # Only where a route says so: browsers' EventSource cannot send headers.
+                "AccessTokenQuery": SecurityScheme(
+                    type="apiKey",
+                    name=QUERY_CREDENTIAL,
+                    security_scheme_in="query",
+                    description="The same JWT as a query parameter, on the events route only",
+                ),
             }
         ),
     )

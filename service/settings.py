@@ -82,6 +82,8 @@ class Settings:
     trash_retention_days: int = 30
     # How often expired idempotency keys and trash are purged (not read from the environment).
     housekeeping_seconds: float = 600.0
+    # How long a quiet event stream waits before it sends a comment line (not read either).
+    heartbeat_seconds: float = 15.0
     log_level: str = "info"
     log_format: str = "console"
     data_dir: Path = Path(".data")

@@ -4,16 +4,22 @@ Fixtures live in `conftest.py`; plain functions and constants live here, so that
 imports them by name and never imports `conftest`.
 """
 
+import os
+import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 
+import httpx
 import jwt
 import uvicorn
 from litestar import Litestar
@@ -172,3 +178,60 @@ def live_server(app: Litestar) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@dataclass
+class APIProcess:
+    url: str  # base URL
+    process: subprocess.Popen
+    log: Path  # everything the process wrote
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, as a process manager sends it; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+
+@contextmanager
+def api_process(database_url: str, **env: str) -> Iterator[APIProcess]:
+    """`taskapi run` in a process of its own, with `env` on top of the test settings."""
+    port = free_port()
+    environment = os.environ | {
+        "DATABASE_URL": database_url,
+        "JWT_SECRET": TEST_SECRET,
+        "AUTO_MIGRATE": "false",
+        "RATE_LIMIT": "100000/minute",
+        "LOG_FORMAT": "json",
+        **env,
+    }
+    command = [TASKAPI, "run", "--host", "127.0.0.1", "--port", str(port)]
+    with tempfile.TemporaryDirectory(prefix="taskapi-") as directory:
+        log = Path(directory) / "output.log"
+        with log.open("wb") as output:  # a file, never a pipe that could fill and block it
+            process = subprocess.Popen(
+                command, env=environment, stdout=output, stderr=subprocess.STDOUT
+            )
+        served = APIProcess(f"http://127.0.0.1:{port}", process, log)
+        try:
+            _wait_until_up(served)
+            yield served
+        finally:
+            try:
+                served.stop()
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
+
+
+def _wait_until_up(served: APIProcess) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if served.process.poll() is not None:
+            raise RuntimeError(f"the API exited: {served.log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{served.url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("the API did not start within 60 s")

@@ -185,4 +185,4 @@ async def test_token_command_mints_what_the_same_settings_accept(tmp_path, check
     assert minted.returncode == 0, errors.decode()
     async with httpx.AsyncClient() as http:
         verifier = TokenVerifier.from_settings(Settings.from_env(environment), http)
-        assert await verifier.verify(token.decode().strip()) == "alice"
+        assert (await verifier.verify(token.decode().strip())).subject == "alice"

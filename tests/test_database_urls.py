@@ -5,8 +5,8 @@ import ssl
 
 import pytest
 
-from persistence.database import connect_args
-from persistence.urls import parse_database_url
+from persistence.database import connect_args, listening_engine
+from persistence.urls import direct_endpoint, parse_database_url
 from service.settings import ConfigurationError, Settings
 
 
@@ -60,6 +60,35 @@ def test_a_named_ca_is_verified_as_libpq_does(certificates, mode, checks_host):
     assert isinstance(context, ssl.SSLContext)
     assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, checks_host)
     assert len(context.get_ca_certs()) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "host"),
+    [
+        (
+            "postgresql://u:p@ep-x-pooler.eu.aws.neon.tech/db?sslmode=require",
+            "ep-x.eu.aws.neon.tech",
+        ),
+        ("postgresql://u:p@ep-x.eu.aws.neon.tech/db?sslmode=require", "ep-x.eu.aws.neon.tech"),
+        ("postgresql://u@db.internal:5432/d", "db.internal"),
+    ],
+)
+def test_listening_bypasses_neons_pooler_for_the_direct_endpoint(raw, host):
+    db = parse_database_url(raw)
+    direct = direct_endpoint(db)
+    assert direct.url.host == host
+    assert (direct.url.database, direct.ssl, direct.transaction_pooler) == (
+        db.url.database,
+        db.ssl,
+        False,
+    )
+    assert dict(direct.url.query) == {}
+    assert listening_engine(db).url == direct.url
+
+
+def test_another_transaction_poolers_direct_endpoint_is_not_known():
+    db = parse_database_url("postgresql://u@bouncer:6432/d", transaction_pooler=True)
+    assert direct_endpoint(db) == db
 
 
 @pytest.mark.parametrize(

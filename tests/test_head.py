@@ -7,8 +7,18 @@ PER_RESPONSE = {"x-request-id", "date", "ratelimit-remaining", "ratelimit-reset"
 
 
 def get_routes(document: dict) -> list[str]:
-    paths = [path for path, item in document["paths"].items() if "get" in item]
+    """Every GET route but the event stream, whose GET never ends by itself (its HEAD is tested
+    in tests/test_live_updates.py)."""
+    paths = [
+        path
+        for path, item in document["paths"].items()
+        if "get" in item and not is_event_stream(item["get"])
+    ]
     return [*paths, "/schema", "/schema/openapi.json"]
+
+
+def is_event_stream(operation: dict) -> bool:
+    return "text/event-stream" in operation["responses"]["200"].get("content", {})
 
 
 def comparable(headers) -> dict[str, str]:

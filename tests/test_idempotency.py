@@ -2,13 +2,7 @@
 
 import asyncio
 import hashlib
-import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 
@@ -21,11 +15,10 @@ from persistence.domain import IDEMPOTENCY_KEY_TTL, IdempotencyKeyReused, utcnow
 from persistence.models import IdempotencyKey, Task
 from service.app import create_app
 from tests.helpers import (
-    TEST_SECRET,
+    api_process,
     assert_problem,
     bearer,
     error_fields,
-    free_port,
     live_server,
     other_user,
 )
@@ -163,40 +156,6 @@ async def test_expired_keys_are_purged_in_the_background(settings, engine):
 # --- two server processes on one database ------------------------------------------------------
 
 
-@contextmanager
-def api_process(database_url: str) -> Iterator[str]:
-    """`uvicorn service.asgi:app` in a process of its own; yields its base URL."""
-    port = free_port()
-    env = os.environ | {
-        "DATABASE_URL": database_url,
-        "JWT_SECRET": TEST_SECRET,
-        "AUTO_MIGRATE": "false",
-        "RATE_LIMIT": "100000/minute",
-    }
-    command = [sys.executable, "-m", "uvicorn", "service.asgi:app", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _wait_until_up(base_url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the API exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("the API did not start within 60 s")
-
-
 async def test_identical_creates_racing_through_two_processes_make_one_task(database_url, engine):
     user = other_user()
     body = {"title": f"once {uuid.uuid4().hex}"}
@@ -206,7 +165,7 @@ async def test_identical_creates_racing_through_two_processes_make_one_task(data
             responses = await asyncio.gather(
                 *(
                     http.post(f"{base}/api/me/tasks", json=body, headers=headers)
-                    for base in [first, second] * 6
+                    for base in [first.url, second.url] * 6
                 )
             )
     created = [response for response in responses if response.status_code == 201]

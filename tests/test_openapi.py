@@ -31,12 +31,12 @@ async def test_every_operation_has_id_summary_and_documented_errors(openapi):
         for path, item in openapi["paths"].items()
         for method, operation in item.items()
     ]
-    assert len(operations) == 15
+    assert len(operations) == 16
     for path, method, operation in operations:
         assert operation.get("operationId"), (path, method)
         assert operation.get("summary"), (path, method)
         if path.startswith("/api/"):
-            assert operation["security"] == [{"BearerToken": []}]
+            assert operation["security"][0] == {"BearerToken": []}
             assert {"401", "403"} <= operation["responses"].keys(), (path, method)
             problem = operation["responses"]["401"]["content"]["application/problem+json"]
             assert problem["schema"]["$ref"].endswith("/Problem")
@@ -54,6 +54,27 @@ async def test_openapi_declares_bearer_auth_and_typed_bodies(openapi):
     assert set(schemas["CreateTask"]["required"]) == {"title"}
     create = openapi["paths"]["/api/{user_id}/tasks"]["post"]
     assert {"201", "413", "415", "422"} <= create["responses"].keys()
+
+
+async def test_the_events_route_is_an_event_stream_that_takes_the_token_in_the_query(openapi):
+    events = openapi["paths"]["/api/{user_id}/events"]["get"]
+    assert events["security"] == [{"BearerToken": []}, {"AccessTokenQuery": []}]
+    assert openapi["components"]["securitySchemes"]["AccessTokenQuery"] | {"description": ""} == {
+        "type": "apiKey",
+        "name": "access_token",
+        "in": "query",
+        "description": "",
+    }
+    assert list(events["responses"]["200"]["content"]) == ["text/event-stream"]
+    assert {"401", "403", "410", "422", "429"} <= events["responses"].keys()
+    assert "Last-Event-ID" in {parameter["name"] for parameter in events["parameters"]}
+    others = [
+        operation["security"]
+        for path, item in openapi["paths"].items()
+        for operation in item.values()
+        if path.startswith("/api/") and operation is not events
+    ]
+    assert all(security == [{"BearerToken": []}] for security in others)
 
 
 async def test_interactive_docs_are_served(client):
@@ -100,6 +121,7 @@ CONTRACT = {
     ("delete", "/api/{user_id}/trash/{task_id}"): {204, 401, 403, 404, 429, 503},
     ("delete", "/api/{user_id}/trash"): {204, 401, 403, 429, 503},
     ("get", "/api/{user_id}/changes"): {200, 401, 403, 410, 422, 429, 503},
+    ("get", "/api/{user_id}/events"): {200, 401, 403, 410, 422, 429, 503},
 }
 EDITABLE = ("CreateTask", "ReplaceTask", "PatchTask")
 

@@ -57,6 +57,8 @@ def test_every_answer_is_one_the_document_declares(settings, engine, user):
         schema = schemathesis.openapi.from_url(f"{api}/schema/openapi.json")
         for result in schema.get_all_operations():
             operation = result.ok()
+            if operation.path.endswith("/events"):
+                continue  # a stream answers for as long as its token lasts: test_live_updates.py
             # A task of the user's own, so that task routes get past 404 (until one deletes it).
             task = httpx.post(f"{api}/api/me/tasks", json={"title": "t"}, headers=headers).json()
             known = {"user_id": "me", "task_id": task["id"]}

@@ -21,6 +21,7 @@ import asyncio
 import errno
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -28,6 +29,7 @@ import socketserver
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from html.parser import HTMLParser
@@ -42,6 +44,7 @@ __all__ = [
     "PUBLISH_RESULT_JS",
     "RESULT_ELEMENT_ID",
     "BrowserError",
+    "Mailbox",
     "PageTimeoutError",
     "PortInUseError",
     "arun_page",
@@ -49,6 +52,7 @@ __all__ = [
     "dump_dom",
     "find_chromium",
     "run_page",
+    "script_page",
     "serve_page",
 ]
 
@@ -113,13 +117,48 @@ class PortInUseError(RuntimeError):
 # --------------------------------------------------------------------------- serving a page
 
 
+class Mailbox:
+    """How a page and the test talk while the page runs, through the page's own server.
+
+    ``POST /report`` with a JSON body queues it, with the (monotonic) time it arrived, for the
+    test's ``next_report``.  ``GET /token`` is first reported as ``{"what": "token"}``, then
+    answered with the next text the test ``give``s (it waits for one).
+    """
+
+    def __init__(self, wait_seconds: float = 60) -> None:
+        self.wait_seconds = wait_seconds
+        self._reports: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
+        self._tokens: queue.Queue[str] = queue.Queue()
+
+    def next_report(self, timeout: float = 30) -> tuple[float, dict[str, Any]]:
+        """The next report and when it arrived; ``queue.Empty`` after ``timeout`` seconds."""
+        return self._reports.get(timeout=timeout)
+
+    def give(self, token: str) -> None:
+        self._tokens.put(token)
+
+    def _report(self, report: dict[str, Any]) -> None:
+        self._reports.put((time.monotonic(), report))
+
+    def _next_token(self) -> str:
+        self._report({"what": "token"})
+        return self._tokens.get(timeout=self.wait_seconds)
+
+
 class _PageServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], family: socket.AddressFamily, body: bytes):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        family: socket.AddressFamily,
+        body: bytes,
+        mailbox: Mailbox | None,
+    ):
         self.address_family = family
         self.body = body
+        self.mailbox = mailbox
         super().__init__(address, _PageHandler)
 
     def server_bind(self) -> None:
@@ -134,12 +173,27 @@ class _PageHandler(BaseHTTPRequestHandler):
     server: _PageServer
 
     def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] != "/":
+        path = self.path.split("?", 1)[0]
+        mailbox = self.server.mailbox
+        if path == "/token" and mailbox is not None:
+            self._answer("text/plain", mailbox._next_token().encode())
+        elif path == "/":
+            self._answer("text/html; charset=utf-8", self.server.body)
+        else:
+            self.send_error(404)
+
+    def do_POST(self) -> None:
+        mailbox = self.server.mailbox
+        if self.path != "/report" or mailbox is None:
             self.send_error(404)
             return
-        body = self.server.body
+        length = int(self.headers.get("Content-Length", "0"))
+        mailbox._report(json.loads(self.rfile.read(length)))
+        self._answer("text/plain", b"")
+
+    def _answer(self, content_type: str, body: bytes) -> None:
         self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
@@ -165,8 +219,11 @@ def _bind_addresses(host: str) -> list[tuple[str, socket.AddressFamily]]:
 
 
 @contextmanager
-def serve_page(html: str, host: str = "localhost", port: int = 3000) -> Iterator[str]:
+def serve_page(
+    html: str, host: str = "localhost", port: int = 3000, mailbox: Mailbox | None = None
+) -> Iterator[str]:
     """Serve ``html`` at ``http://<host>:<port>/`` from a background thread; yield that URL.
+    With a ``mailbox``, the page can also report to the test and ask it for tokens.
 
     The page's origin is then exactly ``http://<host>:<port>`` (by default
     ``http://localhost:3000``, the Next.js app's origin).  Raises ``PortInUseError`` if the port
@@ -178,7 +235,7 @@ def serve_page(html: str, host: str = "localhost", port: int = 3000) -> Iterator
     try:
         for address, family in _bind_addresses(host):
             try:
-                servers.append(_PageServer((address, port), family, body))
+                servers.append(_PageServer((address, port), family, body, mailbox))
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise PortInUseError(
@@ -429,4 +486,35 @@ def cors_probe_page(api_base: str, token: str) -> str:
     config = {"apiBase": base + "/", "createUrl": f"{base}/api/me/tasks", "token": token}
     return _PROBE_TEMPLATE.replace("__PUBLISH__", PUBLISH_RESULT_JS.strip()).replace(
         "__CONFIG__", _script_json(config)
+    )
+
+
+# --------------------------------------------------------------------------- pages with a script
+
+
+_SCRIPT_PAGE_TEMPLATE = """<!doctype html>
+<html>
+<head><meta charset="utf-8"><title>running</title></head>
+<body>
+<pre id="result"></pre>
+<script>
+__PUBLISH__
+function report(obj) {
+  return fetch("/report", {method: "POST", body: JSON.stringify(obj)});
+}
+const CFG = __CONFIG__;
+__SCRIPT__
+</script>
+</body>
+</html>
+"""
+
+
+def script_page(script: str, config: dict[str, Any]) -> str:
+    """HTML of a page that runs ``script`` with ``CFG`` (``config``), ``publishResult(obj)`` and
+    ``report(obj)`` (to a ``Mailbox``) defined."""
+    return (
+        _SCRIPT_PAGE_TEMPLATE.replace("__PUBLISH__", PUBLISH_RESULT_JS.strip())
+        .replace("__CONFIG__", _script_json(config))
+        .replace("__SCRIPT__", script)
     )
