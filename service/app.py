@@ -18,7 +18,7 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.routes import HTTPRoute
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Receive, Scope, Send
 
 from persistence.database import read_config, write_config
 from persistence.migrate import upgrade_when_reachable
@@ -31,7 +31,7 @@ from service.controllers.trash import TrashController
 from service.embedded import with_local_defaults
 from service.errors import PROBLEM_DETAILS
 from service.housekeeping import keep_house
-from service.hygiene import hygiene
+from service.hygiene import answered_methods, head_as_get, hygiene
 from service.live import LiveUpdates, closing_on_signals, listen_for_changes
 from service.observability import access_log, configure_logging, silence_server_access_log
 from service.openapi import RequestBodySchemas, openapi_config
@@ -82,45 +82,6 @@ def _rate_limit_store(settings: Settings) -> MemoryStore | RedisStore:
     return RedisStore.with_client(settings.redis_url, namespace="taskapi")
 
 
-def head_as_get(app: ASGIApp) -> ASGIApp:
-    """Answers `HEAD` on every `GET` route: routed, authenticated and answered as the `GET`,
-    with the same status and headers and no body (RFC 9110, 9.3.2)."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await app(scope, receive, send)
-            return
-
-        answered = asyncio.Event()
-
-        async def without_body(message: Message) -> None:
-            """The headers, then at once the end of an empty body; nothing after that."""
-            if answered.is_set():
-                return
-            await send(message)
-            if message["type"] == "http.response.start":
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                answered.set()
-
-        async def gone_once_answered() -> Message:
-            """Once answered, the app is told that the client has gone, so that a stream (the
-            events route) stops instead of running on unseen."""
-            waits = [asyncio.ensure_future(receive()), asyncio.ensure_future(answered.wait())]
-            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            for waiting in pending:
-                waiting.cancel()
-            return waits[0].result() if waits[0] in done else {"type": "http.disconnect"}
-
-        await app({**scope, "method": "GET"}, gone_once_answered, without_body)
-
-    return middleware
-
-
-def _answered_methods(methods: set[str]) -> set[str]:
-    """A route's methods, with `HEAD` wherever there is `GET` (see `head_as_get`)."""
-    return (methods | {"HEAD"}) if "GET" in methods else methods
-
-
 class TaskAPI(Litestar):
     """The Litestar app, with the access log and the headers every response carries around
     everything it answers."""
@@ -128,7 +89,7 @@ class TaskAPI(Litestar):
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
         methods_by_path = {
-            route.path_format: _answered_methods(route.methods)
+            route.path_format: answered_methods(route.methods)
             for route in self.routes
             if isinstance(route, HTTPRoute)
         }

@@ -1,5 +1,5 @@
-"""Headers every response carries, `Allow` that lists every method, and CORS preflights
-refused with a problem body.
+"""HTTP semantics around the app: headers every response carries, `HEAD` on every `GET`
+route, `Allow` that lists every method, and CORS preflights refused with a problem body.
 
 Litestar answers a refused preflight with a plain-text 400; the contract wants a 403 problem,
 so a preflight that names an origin, method or header the CORS policy does not allow is
@@ -10,6 +10,7 @@ Litestar 2 builds a path's `OPTIONS` answer when the path's first handler is reg
 is put in here from the finished routes.
 """
 
+import asyncio
 from collections.abc import Mapping, Set
 
 import msgspec
@@ -79,3 +80,42 @@ def hygiene(app: ASGIApp, cors: CORSConfig, methods_by_path: Mapping[str, Set[st
         await app(scope, receive, send_with_headers)
 
     return middleware
+
+
+def head_as_get(app: ASGIApp) -> ASGIApp:
+    """Answers `HEAD` on every `GET` route: routed, authenticated and answered as the `GET`,
+    with the same status and headers and no body (RFC 9110, 9.3.2)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await app(scope, receive, send)
+            return
+
+        answered = asyncio.Event()
+
+        async def without_body(message: Message) -> None:
+            """The headers, then at once the end of an empty body; nothing after that."""
+            if answered.is_set():
+                return
+            await send(message)
+            if message["type"] == "http.response.start":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                answered.set()
+
+        async def gone_once_answered() -> Message:
+            """Once answered, the app is told that the client has gone, so that a stream (the
+            events route) stops instead of running on unseen."""
+            waits = [asyncio.ensure_future(receive()), asyncio.ensure_future(answered.wait())]
+            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in pending:
+                waiting.cancel()
+            return waits[0].result() if waits[0] in done else {"type": "http.disconnect"}
+
+        await app({**scope, "method": "GET"}, gone_once_answered, without_body)
+
+    return middleware
+
+
+def answered_methods(methods: set[str]) -> set[str]:
+    """A route's methods, with `HEAD` wherever there is `GET` (see `head_as_get`)."""
+    return (methods | {"HEAD"}) if "GET" in methods else methods
