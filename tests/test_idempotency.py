@@ -7,10 +7,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 import httpx
+import msgspec
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.idempotency import claim_key, purge_expired_keys
+from commands.messages import CreateTask
 from persistence.domain import IDEMPOTENCY_KEY_TTL, IdempotencyKeyReused, utcnow
 from persistence.models import IdempotencyKey, Task
 from service.app import create_app
@@ -98,6 +101,20 @@ async def test_a_key_older_than_a_day_starts_over(client, engine, tasks_url, hea
     again = await client.post(tasks_url, json={"title": "a"}, headers=keyed(headers, "old"))
     assert again.status_code == 201
     assert again.json()["id"] != first.json()["id"]
+
+
+async def test_a_retry_while_the_first_is_still_in_flight_is_a_409(client, engine, user, headers):
+    """The first request's transaction holds the key, uncommitted: a retry waits for it a
+    bounded time, then is told to retry, and creates nothing."""
+    body = {"title": "slow"}
+    request_hash = hashlib.sha256(msgspec.json.encode(CreateTask(**body))).digest()
+    async with AsyncSession(engine) as first, first.begin():
+        assert await claim_key(first, user, "busy", request_hash) is None
+        response = await client.post(
+            f"/api/{user}/tasks", json=body, headers=keyed(headers, "busy")
+        )
+    assert_problem(response, 409)
+    assert response.headers["retry-after"]
 
 
 # --- handlers ----------------------------------------------------------------------------------
