@@ -4,6 +4,7 @@ Fixtures live in `conftest.py`; plain functions and constants live here, so that
 imports them by name and never imports `conftest`.
 """
 
+import asyncio
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from pathlib import Path
 
@@ -23,9 +24,13 @@ import httpx
 import jwt
 import uvicorn
 from litestar import Litestar
+from sqlalchemy import Select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence.domain import Priority, Recurrence
 from queries.views import TaskView
+from service.app import create_app
+from service.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TASKAPI = str(Path(sys.executable).parent / "taskapi")  # the installed command line
@@ -235,3 +240,25 @@ def _wait_until_up(served: APIProcess) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError("the API did not start within 60 s")
+
+
+# --- the database ------------------------------------------------------------------------------
+
+
+async def run_sql(engine: AsyncEngine, sql: str, **params: object) -> None:
+    """One statement in a transaction of its own, committed."""
+    async with engine.begin() as connection:
+        await connection.execute(text(sql), params)
+
+
+async def count_after_housekeeping(settings: Settings, engine: AsyncEngine, count: Select) -> int:
+    """Serve an app whose background housekeeping runs every 50 ms, make no request, and
+    return `count` once it reaches 0 or 10 seconds have passed."""
+    with live_server(create_app(replace(settings, housekeeping_seconds=0.05))):
+        for _ in range(200):
+            async with engine.connect() as connection:
+                if await connection.scalar(count) == 0:
+                    return 0
+            await asyncio.sleep(0.05)
+    async with engine.connect() as connection:
+        return await connection.scalar(count)

@@ -3,27 +3,26 @@
 import asyncio
 import hashlib
 import uuid
-from dataclasses import replace
 from datetime import timedelta
 
 import httpx
 import msgspec
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.idempotency import claim_key, purge_expired_keys
 from commands.messages import CreateTask
 from persistence.domain import IDEMPOTENCY_KEY_TTL, IdempotencyKeyReused, utcnow
 from persistence.models import IdempotencyKey, Task
-from service.app import create_app
 from tests.helpers import (
     api_process,
     assert_problem,
     bearer,
+    count_after_housekeeping,
     error_fields,
-    live_server,
     other_user,
+    run_sql,
 )
 
 
@@ -90,14 +89,12 @@ async def test_a_malformed_key_is_422(key, client, tasks_url, headers):
 
 async def test_a_key_older_than_a_day_starts_over(client, engine, tasks_url, headers, user):
     first = await client.post(tasks_url, json={"title": "a"}, headers=keyed(headers, "old"))
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "UPDATE idempotency_keys SET created_at = created_at - interval '25 hours' "
-                "WHERE user_id = :user"
-            ),
-            {"user": user},
-        )
+    await run_sql(
+        engine,
+        "UPDATE idempotency_keys SET created_at = created_at - interval '25 hours' "
+        "WHERE user_id = :user",
+        user=user,
+    )
     again = await client.post(tasks_url, json={"title": "a"}, headers=keyed(headers, "old"))
     assert again.status_code == 201
     assert again.json()["id"] != first.json()["id"]
@@ -148,26 +145,16 @@ async def test_purge_forgets_only_expired_keys(session, user):
 
 async def test_expired_keys_are_purged_in_the_background(settings, engine):
     user = other_user()
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) "
-                "VALUES (:user, 'stale', 'h', now() - interval '2 days')"
-            ),
-            {"user": user},
-        )
+    await run_sql(
+        engine,
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) "
+        "VALUES (:user, 'stale', 'h', now() - interval '2 days')",
+        user=user,
+    )
     remaining = (
         select(func.count()).select_from(IdempotencyKey).where(IdempotencyKey.user_id == user)
     )
-    app = create_app(replace(settings, housekeeping_seconds=0.05))
-    with live_server(app):  # no request is made: only the background loop can purge
-        for _ in range(200):
-            async with engine.connect() as connection:
-                if await connection.scalar(remaining) == 0:
-                    break
-            await asyncio.sleep(0.05)
-    async with engine.connect() as connection:
-        assert await connection.scalar(remaining) == 0
+    assert await count_after_housekeeping(settings, engine, remaining) == 0
 
 
 # --- two server processes on one database ------------------------------------------------------

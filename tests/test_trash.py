@@ -1,8 +1,5 @@
 """The trash: a deleted task is gone from the task routes but restorable, until purged."""
 
-import asyncio
-from dataclasses import replace
-
 import pytest
 from sqlalchemy import func, select, text
 
@@ -11,8 +8,14 @@ from commands.messages import CreateTask
 from persistence.domain import TaskNotFound, utcnow
 from persistence.models import Task, TaskTombstone
 from queries.handlers import get_task, list_trash, task_stats
-from service.app import create_app
-from tests.helpers import assert_problem, bearer, live_server, other_user, stats_body
+from tests.helpers import (
+    assert_problem,
+    bearer,
+    count_after_housekeeping,
+    other_user,
+    run_sql,
+    stats_body,
+)
 
 
 @pytest.fixture
@@ -177,24 +180,15 @@ async def test_retention_purges_only_what_was_deleted_before_the_cutoff(session,
 
 async def test_the_trash_is_purged_in_the_background(settings, engine):
     user = other_user()
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "INSERT INTO tasks (user_id, title, completed, priority, tags, recurrence, "
-                "created_at, updated_at, version, deleted_at) VALUES (:user, 'old', false, "
-                "'medium', '{}', 'none', now(), now(), 1, now() - interval '31 days')"
-            ),
-            {"user": user},
-        )
+    await run_sql(
+        engine,
+        "INSERT INTO tasks (user_id, title, completed, priority, tags, recurrence, "
+        "created_at, updated_at, version, deleted_at) VALUES (:user, 'old', false, "
+        "'medium', '{}', 'none', now(), now(), 1, now() - interval '31 days')",
+        user=user,
+    )
     remaining = select(func.count()).select_from(Task).where(Task.user_id == user)
-    with live_server(create_app(replace(settings, housekeeping_seconds=0.05))):
-        for _ in range(200):  # no request is made: only the background loop can purge
-            async with engine.connect() as connection:
-                if await connection.scalar(remaining) == 0:
-                    break
-            await asyncio.sleep(0.05)
-    async with engine.connect() as connection:
-        assert await connection.scalar(remaining) == 0
+    assert await count_after_housekeeping(settings, engine, remaining) == 0
 
 
 # --- plans ---------------------------------------------------------------------------------------
