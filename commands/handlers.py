@@ -13,8 +13,6 @@ from datetime import datetime
 import msgspec
 from msgspec import UNSET
 from sqlalchemy import ColumnElement, Insert, and_, delete, func, insert, select
-from sqlalchemy.dialects.postgresql import Insert as Upsert
-from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
@@ -26,7 +24,7 @@ from persistence.domain import (
     existing_task_id,
     utcnow,
 )
-from persistence.models import CHANGES_CHANNEL, ChangeCounter, Task, TaskTombstone
+from persistence.models import Task, TaskTombstone, next_change
 
 
 async def create_task(session: AsyncSession, user_id: str, message: CreateTask) -> Task:
@@ -35,7 +33,7 @@ async def create_task(session: AsyncSession, user_id: str, message: CreateTask) 
     if task.completed:
         task.completed_at = task.created_at
     session.add(task)
-    await _record_change(session, task)
+    _record_change(task)
     _roll_over(session, task)
     await session.flush()
     return task
@@ -70,7 +68,7 @@ async def set_completion(
 ) -> Task:
     task = await _load_for_update(session, user_id, task_id, if_match)
     completed = not task.completed if message.completed is UNSET else message.completed
-    changed = await _write(session, task, {"completed": completed})
+    changed = _write(task, {"completed": completed})
     if "completed" in changed:
         _roll_over(session, task)
     await session.flush()
@@ -83,7 +81,7 @@ async def delete_task(
     """Move a task to the trash, from where it can be restored as it was."""
     task = await _load_for_update(session, user_id, task_id, if_match)
     task.deleted_at = utcnow()
-    await _record_change(session, task)
+    _record_change(task)
     await session.flush()
 
 
@@ -95,7 +93,7 @@ async def _edit(
     if_match: Versions,
 ) -> Task:
     task = await _load_for_update(session, user_id, task_id, if_match)
-    changed = await _write(session, task, values)
+    changed = _write(task, values)
     if "completed" in changed:
         _roll_over(session, task)
     await session.flush()
@@ -112,7 +110,7 @@ async def restore_task(
     task = await _load_for_update(session, user_id, task_id, if_match, in_trash=True)
     task.deleted_at = None
     task.version += 1
-    await _record_change(session, task)
+    _record_change(task)
     await session.flush()
     return task
 
@@ -176,7 +174,7 @@ async def _load_for_update(
 _SERIES_FIELDS = frozenset({"due_date", "time_zone", "recurrence"})
 
 
-async def _write(session: AsyncSession, task: Task, values: Mapping[str, object]) -> set[str]:
+def _write(task: Task, values: Mapping[str, object]) -> set[str]:
     """Write the values that differ and return their names. A real change moves `version` and
     `updated_at` and is recorded for the change feed; a change of `completed` stamps or clears
     `completed_at`; a change of the due date, zone or rule restarts the series."""
@@ -192,22 +190,15 @@ async def _write(session: AsyncSession, task: Task, values: Mapping[str, object]
         task.series_start = task.due_date
     task.updated_at = now
     task.version += 1
-    await _record_change(session, task)
+    _record_change(task)
     return set(changed)
 
 
-async def _record_change(session: AsyncSession, task: Task) -> None:
+def _record_change(task: Task) -> None:
     """Give the task its owner's next change number and announce the change to listeners
-    (delivered when the transaction commits). Taken after the task's row lock, always."""
-    task.change_seq = await session.scalar(_next_change(task.user_id))
-
-
-def _next_change(user_id: str) -> Upsert:
-    bump = upsert(ChangeCounter).values(user_id=user_id, last_seq=1)
-    return bump.on_conflict_do_update(
-        index_elements=[ChangeCounter.user_id],
-        set_={"last_seq": ChangeCounter.last_seq + 1},
-    ).returning(ChangeCounter.last_seq, func.pg_notify(CHANGES_CHANNEL, user_id))
+    (delivered when the transaction commits), both in the statement that writes the task: so
+    taken after the task's row lock, always."""
+    task.change_seq = next_change(task.user_id)
 
 
 def _roll_over(session: AsyncSession, task: Task) -> None:
@@ -217,6 +208,7 @@ def _roll_over(session: AsyncSession, task: Task) -> None:
         return
     follow_up = _next_occurrence(task)
     if follow_up is not None:
+        _record_change(follow_up)
         session.add(follow_up)
         task.rolled_over = True
 
@@ -242,5 +234,4 @@ def _next_occurrence(task: Task) -> Task | None:
         time_zone=task.time_zone,
         recurrence=task.recurrence,
         series_start=series_start,
-        change_seq=task.change_seq,  # part of the change that completed `task`
     )

@@ -9,7 +9,6 @@ from uuid import uuid4
 from advanced_alchemy.extensions.litestar import (
     AlembicAsyncConfig,
     AsyncSessionConfig,
-    EngineConfig,
     SQLAlchemyAsyncConfig,
 )
 from sqlalchemy import event
@@ -32,7 +31,8 @@ ON_PRIMARY = "on_primary"
 LISTENER_NAME = "taskapi-listener"  # `application_name` of the connection that LISTENs
 
 # Neon suspends idle computes after 5 minutes and drops their connections: recycle before that,
-# ping before use, and give a waking compute a few seconds to answer.
+# set aside connections the server has closed (see `_refuse_closed`), and give a waking compute
+# a few seconds to answer.
 _POOL_RECYCLE_SECONDS = 240
 # Connections kept open per instance, and how many more a burst may open (and close again).
 _POOL_SIZE = 20
@@ -60,7 +60,6 @@ def _engine_options(db: DatabaseURL) -> dict[str, Any]:
     return {
         "pool_size": _POOL_SIZE,
         "max_overflow": _POOL_OVERFLOW,
-        "pool_pre_ping": True,
         "pool_recycle": _POOL_RECYCLE_SECONDS,
         "connect_args": connect_args(db),
     }
@@ -72,7 +71,18 @@ def make_engine(raw_url: str) -> AsyncEngine:
 
 
 def engine_for(db: DatabaseURL) -> AsyncEngine:
-    return create_async_engine(db.url, **_engine_options(db))
+    engine = create_async_engine(db.url, **_engine_options(db))
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed)
+    return engine
+
+
+def _refuse_closed(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Instead of a pre-ping (three round trips on every checkout): a connection whose socket
+    the server has closed, as Neon does when it suspends, is replaced before use. One that fails
+    in use anyway invalidates the pool (SQLAlchemy's disconnect handling), and the request
+    gets a 503."""
+    if record.driver_connection.is_closed():
+        raise DisconnectionError("closed by the server")  # the pool connects afresh
 
 
 def listening_engine(db: DatabaseURL) -> AsyncEngine:
@@ -86,8 +96,7 @@ def listening_engine(db: DatabaseURL) -> AsyncEngine:
 def write_config(primary: DatabaseURL) -> SQLAlchemyAsyncConfig:
     """The primary: command handlers' sessions, committed when the response is sent."""
     return SQLAlchemyAsyncConfig(
-        connection_string=primary.url.render_as_string(hide_password=False),
-        engine_config=EngineConfig(**_engine_options(primary)),
+        engine_instance=engine_for(primary),
         session_config=AsyncSessionConfig(expire_on_commit=False),
         before_send_handler="autocommit",
         # The handlers move `updated_at` only when a value really changes (not on a trash move
@@ -103,10 +112,11 @@ def read_config(
     primary_config: SQLAlchemyAsyncConfig, primary: DatabaseURL, replica: DatabaseURL | None
 ) -> SQLAlchemyAsyncConfig:
     """Query handlers' sessions: on the replica when one is configured, else on the primary's
-    engine."""
+    engine (and pool). In autocommit: each query is one statement, consistent on its own, so
+    BEGIN and COMMIT would be two round trips for nothing."""
     engine = primary_config.get_engine() if replica is None else replica_engine(replica, primary)
     return SQLAlchemyAsyncConfig(
-        engine_instance=engine,
+        engine_instance=engine.execution_options(isolation_level="AUTOCOMMIT"),
         session_config=AsyncSessionConfig(expire_on_commit=False),
         session_dependency_key=READ_SESSION_KEY,
         engine_dependency_key=READ_ENGINE_KEY,

@@ -33,6 +33,9 @@ def _timestamp(*, nullable: bool) -> sa.Column:
 
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"
+    # Values the database computes on a write (the change number) come back in the write's
+    # RETURNING rather than in a SELECT of their own.
+    __mapper_args__ = {"eager_defaults": True}
 
     id: int | None = Field(
         default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
@@ -79,8 +82,12 @@ class Task(SQLModel, table=True):
     # Set while the task is in the trash.
     deleted_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     # The owner's change number of the task's last change: the change feed's order.
+    # Written as `next_change(...)`, whose value the database computes (`server_onupdate`).
     change_seq: int = Field(
-        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
+        default=0,
+        sa_column=sa.Column(
+            sa.BigInteger, nullable=False, server_default="0", server_onupdate=sa.FetchedValue()
+        ),
     )
 
 
@@ -88,12 +95,21 @@ _LIVE = Task.deleted_at.is_(None)
 _TRASHED = Task.deleted_at.is_not(None)
 
 # Indexes follow the queries: every one starts with the owner, and those of the task routes
-# cover live tasks only, so the trash costs them nothing.
+# cover live tasks only, so the trash costs them nothing. The lists break ties by `id` in the
+# direction of their sort, and their indexes hold it that way, so no page is sorted again.
 sa.Index(
-    "ix_tasks_user_created", Task.user_id, Task.created_at.desc(), Task.id, postgresql_where=_LIVE
+    "ix_tasks_user_created",
+    Task.user_id,
+    Task.created_at.desc(),
+    Task.id.desc(),
+    postgresql_where=_LIVE,
 )
 sa.Index(
-    "ix_tasks_user_updated", Task.user_id, Task.updated_at.desc(), Task.id, postgresql_where=_LIVE
+    "ix_tasks_user_updated",
+    Task.user_id,
+    Task.updated_at.desc(),
+    Task.id.desc(),
+    postgresql_where=_LIVE,
 )
 sa.Index("ix_tasks_user_due", Task.user_id, Task.due_date, postgresql_where=_LIVE)
 sa.Index("ix_tasks_tags", Task.tags, postgresql_using="gin")
@@ -101,7 +117,7 @@ sa.Index(
     "ix_tasks_user_trash",
     Task.user_id,
     Task.deleted_at.desc(),
-    Task.id,
+    Task.id.desc(),
     postgresql_where=_TRASHED,
 )
 sa.Index("ix_tasks_trash_age", Task.deleted_at, postgresql_where=_TRASHED)
@@ -110,6 +126,13 @@ sa.Index("ix_tasks_user_changes", Task.user_id, Task.change_seq, Task.id)
 
 # The channel a write's transaction notifies, with the owner's id, when it commits.
 CHANGES_CHANNEL = "task_changes"
+
+
+def next_change(user_id: str) -> sa.ColumnElement[int]:
+    """The owner's next change number, as a value to write into `change_seq`: the database
+    function (migration 0006) bumps the owner's `ChangeCounter` row, holding its lock until the
+    transaction ends, and notifies `CHANGES_CHANNEL` with the owner's id."""
+    return sa.func.next_change(user_id, type_=sa.BigInteger)
 
 
 class ChangeCounter(SQLModel, table=True):

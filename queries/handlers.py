@@ -14,6 +14,7 @@ from queries.views import ByPriority, TaskPage, TaskStats, TaskView, TrashedTask
 View = TypeVar("View", bound=TaskView)
 
 # Core columns, not ORM attributes: the read side needs no identity map or ORM compilation.
+# Selected in the order of the view's fields, so that rows become views by position.
 _TASKS = Task.__table__
 _T = _TASKS.c
 _COLUMNS = [_T[name] for name in TaskView.__struct_fields__]
@@ -28,7 +29,7 @@ async def get_task(session: AsyncSession, user_id: str, task_id: int) -> TaskVie
     row = (await session.execute(_GET_TASK, params)).one_or_none()
     if row is None:
         raise TaskNotFound(task_id)
-    return TaskView.of(row)
+    return TaskView.from_row(row)
 
 
 def _filters(user_id: str, query: ListTasks) -> list[ColumnElement[bool]]:
@@ -94,7 +95,7 @@ async def _page(
         total = rows[0].total
     else:  # a page past the end still reports how many tasks match
         total = await session.scalar(select(func.count()).select_from(_TASKS).where(*filters))
-    return [view.of(row) for row in rows], total or 0
+    return [view.from_row(row) for row in rows], total or 0
 
 
 async def list_tasks(session: AsyncSession, user_id: str, query: ListTasks) -> TaskPage:

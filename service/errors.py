@@ -8,7 +8,6 @@ from typing import Any
 import msgspec
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
-from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
 
 from persistence.domain import (
@@ -168,24 +167,32 @@ def _from_unexpected(exc: Exception) -> ProblemDetailsException:
     return problem(500, "An unexpected error occurred; it has been logged")
 
 
-PROBLEM_DETAILS = ProblemDetailsConfig(
-    exception_to_problem_detail_map={
-        ValidationException: _from_validation,
-        HTTPException: _from_http,
-        InvalidField: _from_invalid_field,
-        TaskNotFound: _from_not_found,
-        PreconditionFailed: _from_precondition_failed,
-        CursorExpired: _from_cursor_expired,
-        IdempotencyKeyReused: _from_key_reused,
-        RequestInFlight: _from_in_flight,
-        TooManyStreams: _from_too_many_streams,
-        # Connection-level failures (refused, timed out, dropped): the request may be retried.
-        OSError: _from_unavailable,
-        sa_exc.OperationalError: _from_unavailable,
-        sa_exc.InterfaceError: _from_unavailable,
-        sa_exc.TimeoutError: _from_unavailable,
-        redis_exc.ConnectionError: _from_rate_limit_store_down,
-        redis_exc.TimeoutError: _from_rate_limit_store_down,
-        Exception: _from_unexpected,
-    }
-)
+_PROBLEMS = {
+    ValidationException: _from_validation,
+    HTTPException: _from_http,
+    InvalidField: _from_invalid_field,
+    TaskNotFound: _from_not_found,
+    PreconditionFailed: _from_precondition_failed,
+    CursorExpired: _from_cursor_expired,
+    IdempotencyKeyReused: _from_key_reused,
+    RequestInFlight: _from_in_flight,
+    TooManyStreams: _from_too_many_streams,
+    # Connection-level failures (refused, timed out, dropped): the request may be retried.
+    OSError: _from_unavailable,
+    sa_exc.OperationalError: _from_unavailable,
+    sa_exc.InterfaceError: _from_unavailable,
+    sa_exc.TimeoutError: _from_unavailable,
+    Exception: _from_unexpected,
+}
+
+
+def problem_details(*, redis: bool) -> ProblemDetailsConfig:
+    """`redis`: whether a Redis rate-limit store is configured, whose client is imported only
+    then (it adds about 19 MiB to every worker)."""
+    problems: dict[type[Exception], Any] = dict(_PROBLEMS)
+    if redis:
+        from redis import exceptions as redis_exc
+
+        problems[redis_exc.ConnectionError] = _from_rate_limit_store_down
+        problems[redis_exc.TimeoutError] = _from_rate_limit_store_down
+    return ProblemDetailsConfig(exception_to_problem_detail_map=problems)

@@ -42,7 +42,7 @@ async def test_list_queries_have_matching_indexes(engine):
             text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tasks'")
         )
         indexes = dict(rows.all())
-    assert "(user_id, created_at DESC, id)" in indexes["ix_tasks_user_created"]
+    assert "(user_id, created_at DESC, id DESC)" in indexes["ix_tasks_user_created"]
     assert "(user_id, due_date)" in indexes["ix_tasks_user_due"]
     assert "USING gin (tags)" in indexes["ix_tasks_tags"]
 

@@ -46,7 +46,7 @@ async def ready(
     db_engine: NamedDependency[AsyncEngine], read_engine: NamedDependency[AsyncEngine]
 ) -> Health:
     engines = {"the database (DATABASE_URL)": db_engine}
-    if read_engine is not db_engine:
+    if read_engine.pool is not db_engine.pool:  # a replica, not the primary in autocommit
         engines["the read replica (READ_DATABASE_URL)"] = read_engine
     answers = await asyncio.gather(*(_answers(engine) for engine in engines.values()))
     unreachable = [name for name, answered in zip(engines, answers, strict=True) if not answered]
