@@ -1,0 +1,31 @@
+"""Pooled connections that the server has closed (as Neon does when a compute suspends) are
+replaced before use, with no ping on every checkout."""
+
+import asyncio
+
+from sqlalchemy import text
+
+from persistence.database import make_engine
+
+BACKEND_PID = text("SELECT pg_backend_pid()")
+
+
+async def test_a_connection_the_server_closed_is_replaced_at_checkout(database_url, engine):
+    pool_engine = make_engine(database_url)
+    try:
+        async with pool_engine.connect() as connection:
+            first_pid = await connection.scalar(BACKEND_PID)
+            raw = (await connection.get_raw_connection()).driver_connection
+        async with engine.connect() as admin:  # the server ends the idle pooled connection
+            await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
+        for _ in range(100):
+            if raw.is_closed():
+                break
+            await asyncio.sleep(0.05)
+        assert raw.is_closed()
+
+        async with pool_engine.connect() as connection:  # no error: a fresh connection
+            second_pid = await connection.scalar(BACKEND_PID)
+        assert second_pid != first_pid
+    finally:
+        await pool_engine.dispose()
