@@ -20,17 +20,14 @@ from service.json_body import strict_json_body
 ME = "me"
 
 
-async def path_user_is_token_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Guard: `{user_id}` must be the token's subject or `me`."""
+async def path_is_owned(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard: `{user_id}` must be the token's subject or `me`, and a task id plain digits:
+    `int()` also reads `+7`, ` 7`, `0_7` and other scripts' digits, which would make several
+    URLs name one task. (One guard, not two: Litestar copies the handler for each.)"""
     if connection.scope["method"] == "OPTIONS":  # answered with `Allow`, no token needed
         return
     if connection.path_params["user_id"] not in (ME, connection.user):
         raise PermissionDeniedException("This path belongs to another user")
-
-
-async def task_id_is_canonical(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Guard: a task id is plain digits. `int()` also reads `+7`, ` 7`, `0_7` and other
-    scripts' digits, which would make several URLs name one task."""
     task_id = connection.path_params.get("task_id")
     if task_id is not None and connection.scope["path"].split("/")[4] != str(task_id):
         raise TaskNotFound(task_id)
@@ -77,7 +74,7 @@ IfMatch = NamedDependency[Versions]
 class OwnedController(Controller):
     """Routes of one user's data: only that user's token may use them."""
 
-    guards = [path_user_is_token_user, task_id_is_canonical]
+    guards = [path_is_owned]
     before_request = strict_json_body
     dependencies = {"owner": Provide(acting_user), "if_match": Provide(versions_to_write)}
     security = [{"BearerToken": []}]
