@@ -1,18 +1,22 @@
-"""Write-side handlers: `(session, user_id, ...)` in, the written `Task` out.
+"""Write-side handlers: `(session, user_id, ...)` in, the written task's row out.
 
-Each reads top to bottom: load the task (owned, locked), decide the changes, write them, and
-roll a recurring task over when the write completed it. Every write that changes a task takes
-the owner's next change number, which orders the change feed (see `ChangeCounter`). Every
-statement filters on the acting user, so another user's task cannot even be loaded. Handlers
-flush but never commit: the caller (the HTTP edge, or a test) owns the transaction.
+Each reads top to bottom: load the task (owned, locked), decide the changes, write them in one
+`UPDATE ... RETURNING`, and roll a recurring task over when the write completed it. Every write
+that changes a task takes the owner's next change number, which orders the change feed (see
+`ChangeCounter`). Every statement filters on the acting user, so another user's task cannot
+even be loaded. Statements are SQL expressions run on the session, not ORM instances: a write
+needs no identity map or unit of work, which cost more than the statements themselves.
+Handlers never commit: the caller (the HTTP edge, or a test) owns the transaction.
 """
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import msgspec
 from msgspec import UNSET
-from sqlalchemy import ColumnElement, Insert, and_, delete, func, insert, select
+from sqlalchemy import ColumnElement, Insert, Row, and_, bindparam, delete, func, insert, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
@@ -25,18 +29,25 @@ from persistence.domain import (
     utcnow,
 )
 from persistence.models import Task, TaskTombstone, next_change
+from queries.views import TaskView
+
+TaskRow = Row[Any]
+
+_TASKS = Task.__table__
+_C = _TASKS.c
+# Every column, those of the read model first and in its order, so that a written row becomes
+# a `TaskView` by position.
+_RETURNED = [
+    *(_C[name] for name in TaskView.__struct_fields__),
+    *(column for column in _C if column.name not in TaskView.__struct_fields__),
+]
 
 
-async def create_task(session: AsyncSession, user_id: str, message: CreateTask) -> Task:
-    task = Task(user_id=user_id, **msgspec.structs.asdict(message), series_start=message.due_date)
-    task.updated_at = task.created_at
-    if task.completed:
-        task.completed_at = task.created_at
-    session.add(task)
-    _record_change(task)
-    _roll_over(session, task)
-    await session.flush()
-    return task
+async def create_task(session: AsyncSession, user_id: str, message: CreateTask) -> TaskRow:
+    now = utcnow()
+    fields = msgspec.structs.asdict(message)
+    fields |= {"series_start": message.due_date, "completed_at": now if message.completed else None}
+    return await _roll_over(session, await _insert(session, user_id, fields, now))
 
 
 async def replace_task(
@@ -45,8 +56,9 @@ async def replace_task(
     task_id: int,
     message: ReplaceTask,
     if_match: Versions = None,
-) -> Task:
-    return await _edit(session, user_id, task_id, msgspec.structs.asdict(message), if_match)
+) -> TaskRow:
+    task = await _load_for_update(session, user_id, task_id, if_match)
+    return await _edit(session, task, msgspec.structs.asdict(message))
 
 
 async def patch_task(
@@ -55,8 +67,9 @@ async def patch_task(
     task_id: int,
     message: PatchTask,
     if_match: Versions = None,
-) -> Task:
-    return await _edit(session, user_id, task_id, message.changes(), if_match)
+) -> TaskRow:
+    task = await _load_for_update(session, user_id, task_id, if_match)
+    return await _edit(session, task, message.changes())
 
 
 async def set_completion(
@@ -65,14 +78,10 @@ async def set_completion(
     task_id: int,
     message: SetCompletion,
     if_match: Versions = None,
-) -> Task:
+) -> TaskRow:
     task = await _load_for_update(session, user_id, task_id, if_match)
     completed = not task.completed if message.completed is UNSET else message.completed
-    changed = _write(task, {"completed": completed})
-    if "completed" in changed:
-        _roll_over(session, task)
-    await session.flush()
-    return task
+    return await _edit(session, task, {"completed": completed})
 
 
 async def delete_task(
@@ -80,24 +89,7 @@ async def delete_task(
 ) -> None:
     """Move a task to the trash, from where it can be restored as it was."""
     task = await _load_for_update(session, user_id, task_id, if_match)
-    task.deleted_at = utcnow()
-    _record_change(task)
-    await session.flush()
-
-
-async def _edit(
-    session: AsyncSession,
-    user_id: str,
-    task_id: int,
-    values: Mapping[str, object],
-    if_match: Versions,
-) -> Task:
-    task = await _load_for_update(session, user_id, task_id, if_match)
-    changed = _write(task, values)
-    if "completed" in changed:
-        _roll_over(session, task)
-    await session.flush()
-    return task
+    await _update(session, task, {"deleted_at": utcnow(), **_change(task.user_id)})
 
 
 # --- the trash ---------------------------------------------------------------------------------
@@ -105,37 +97,34 @@ async def _edit(
 
 async def restore_task(
     session: AsyncSession, user_id: str, task_id: int, if_match: Versions = None
-) -> Task:
+) -> TaskRow:
     """Bring a task back from the trash unchanged but for its version."""
     task = await _load_for_update(session, user_id, task_id, if_match, in_trash=True)
-    task.deleted_at = None
-    task.version += 1
-    _record_change(task)
-    await session.flush()
-    return task
+    values = {"deleted_at": None, "version": task.version + 1, **_change(task.user_id)}
+    return await _update(session, task, values)
 
 
 async def purge_task(session: AsyncSession, user_id: str, task_id: int) -> None:
     """Delete a task in the trash for good."""
-    purged = await session.scalar(_purge(_owned_by(user_id, task_id, in_trash=True)))
+    purged = await session.scalar(_purge(_owned(existing_task_id(task_id), user_id, in_trash=True)))
     if purged is None:
         raise TaskNotFound(task_id)
 
 
 async def empty_trash(session: AsyncSession, user_id: str) -> None:
-    await session.execute(_purge(and_(Task.user_id == user_id, Task.deleted_at.is_not(None))))
+    await session.execute(_purge(and_(_C.user_id == user_id, _C.deleted_at.is_not(None))))
 
 
 async def purge_expired(session: AsyncSession, cutoff: datetime) -> None:
     """Delete for good what has been in the trash since before `cutoff`, and forget the
     tombstones of tasks purged before it. Runs in the background, for every user."""
-    await session.execute(_purge(Task.deleted_at < cutoff))
+    await session.execute(_purge(_C.deleted_at < cutoff))
     await session.execute(delete(TaskTombstone).where(TaskTombstone.purged_at < cutoff))
 
 
 def _purge(condition: ColumnElement[bool]) -> Insert:
     """Delete the tasks that meet `condition`, leaving a tombstone for the change feed."""
-    gone = delete(Task).where(condition).returning(Task.user_id, Task.id, Task.change_seq).cte()
+    gone = delete(_TASKS).where(condition).returning(_C.user_id, _C.id, _C.change_seq).cte()
     return (
         insert(TaskTombstone)
         .from_select(["user_id", "task_id", "change_seq", "purged_at"], select(gone, func.now()))
@@ -146,9 +135,18 @@ def _purge(condition: ColumnElement[bool]) -> Insert:
 # --- the steps ---------------------------------------------------------------------------------
 
 
-def _owned_by(user_id: str, task_id: int, *, in_trash: bool = False) -> ColumnElement[bool]:
-    where = Task.deleted_at.is_not(None) if in_trash else Task.deleted_at.is_(None)
-    return and_(Task.id == existing_task_id(task_id), Task.user_id == user_id, where)
+def _owned(task_id: object, user_id: object, *, in_trash: bool) -> ColumnElement[bool]:
+    where = _C.deleted_at.is_not(None) if in_trash else _C.deleted_at.is_(None)
+    return and_(_C.id == task_id, _C.user_id == user_id, where)
+
+
+# Built once: `_load_for_update` runs on every edit.
+_LOCKED = {
+    in_trash: select(*_RETURNED)
+    .where(_owned(bindparam("task_id"), bindparam("owner"), in_trash=in_trash))
+    .with_for_update()
+    for in_trash in (False, True)
+}
 
 
 async def _load_for_update(
@@ -158,11 +156,11 @@ async def _load_for_update(
     if_match: Versions = None,
     *,
     in_trash: bool = False,
-) -> Task:
+) -> TaskRow:
     """The task, locked until the transaction ends, so checking `If-Match` and writing are one
     step: of several writers naming the same version, exactly one gets through."""
-    owned = _owned_by(user_id, task_id, in_trash=in_trash)
-    task = await session.scalar(select(Task).where(owned).with_for_update())
+    params = {"task_id": existing_task_id(task_id), "owner": user_id}
+    task = (await session.execute(_LOCKED[in_trash], params)).one_or_none()
     if task is None:
         raise TaskNotFound(task_id)
     if if_match is not None and task.version not in if_match:
@@ -170,52 +168,70 @@ async def _load_for_update(
     return task
 
 
+async def _insert(
+    session: AsyncSession, user_id: str, fields: Mapping[str, object], now: datetime
+) -> TaskRow:
+    values = {"user_id": user_id, "created_at": now, "updated_at": now, "version": 1}
+    statement = insert(_TASKS).values(**values, **fields, **_change(user_id))
+    return (await session.execute(statement.returning(*_RETURNED))).one()
+
+
+async def _update(session: AsyncSession, task: TaskRow, values: Mapping[str, object]) -> TaskRow:
+    statement = sql_update(_TASKS).where(_C.id == task.id).values(**values)
+    return (await session.execute(statement.returning(*_RETURNED))).one()
+
+
+async def _edit(session: AsyncSession, task: TaskRow, values: Mapping[str, object]) -> TaskRow:
+    """Write the values that differ, and roll the task over if that completed it."""
+    changes = _changes(task, values)
+    if not changes:
+        return task
+    written = await _update(session, task, changes)
+    return await _roll_over(session, written) if "completed" in changes else written
+
+
 # A change to any of these starts a recurring task's series afresh from its due date.
 _SERIES_FIELDS = frozenset({"due_date", "time_zone", "recurrence"})
 
 
-def _write(task: Task, values: Mapping[str, object]) -> set[str]:
-    """Write the values that differ and return their names. A real change moves `version` and
+def _changes(task: TaskRow, values: Mapping[str, object]) -> dict[str, object]:
+    """The values that differ, and what follows from them. A real change moves `version` and
     `updated_at` and is recorded for the change feed; a change of `completed` stamps or clears
     `completed_at`; a change of the due date, zone or rule restarts the series."""
     changed = {name: value for name, value in values.items() if getattr(task, name) != value}
     if not changed:
-        return set()
+        return {}
     now = utcnow()
-    for name, value in changed.items():
-        setattr(task, name, value)
     if "completed" in changed:
-        task.completed_at = now if task.completed else None
+        changed["completed_at"] = now if changed["completed"] else None
     if _SERIES_FIELDS & changed.keys():
-        task.series_start = task.due_date
-    task.updated_at = now
-    task.version += 1
-    _record_change(task)
-    return set(changed)
+        changed["series_start"] = changed.get("due_date", task.due_date)
+    return changed | {"updated_at": now, "version": task.version + 1, **_change(task.user_id)}
 
 
-def _record_change(task: Task) -> None:
-    """Give the task its owner's next change number and announce the change to listeners
-    (delivered when the transaction commits), both in the statement that writes the task: so
-    taken after the task's row lock, always."""
-    task.change_seq = next_change(task.user_id)
+def _change(user_id: str) -> dict[str, ColumnElement[int]]:
+    """The owner's next change number, which also announces the change to listeners (delivered
+    when the transaction commits), taken in the statement that writes the task: so after the
+    task's row lock, always."""
+    return {"change_seq": next_change(user_id)}
 
 
-def _roll_over(session: AsyncSession, task: Task) -> None:
+async def _roll_over(session: AsyncSession, task: TaskRow) -> TaskRow:
     """Add the next occurrence of a completed recurring task, once per task: completing it
     again after reopening adds nothing."""
     if not task.completed or task.rolled_over:
-        return
+        return task
     follow_up = _next_occurrence(task)
-    if follow_up is not None:
-        _record_change(follow_up)
-        session.add(follow_up)
-        task.rolled_over = True
+    if follow_up is None:
+        return task
+    rolled = await _update(session, task, {"rolled_over": True})
+    await _insert(session, task.user_id, follow_up, utcnow())
+    return rolled
 
 
-def _next_occurrence(task: Task) -> Task | None:
-    """The task's next occurrence: the same fields, not completed, due at the rule's next date
-    after both its due date and now, in the same series."""
+def _next_occurrence(task: TaskRow) -> dict[str, object] | None:
+    """The fields of the task's next occurrence: the same, not completed, due at the rule's
+    next date after both its due date and now, in the same series."""
     if task.due_date is None:
         return None
     series_start = task.series_start or task.due_date
@@ -224,14 +240,14 @@ def _next_occurrence(task: Task) -> Task | None:
     )
     if due_date is None:
         return None
-    return Task(
-        user_id=task.user_id,
-        title=task.title,
-        description=task.description,
-        priority=task.priority,
-        tags=list(task.tags),
-        due_date=due_date,
-        time_zone=task.time_zone,
-        recurrence=task.recurrence,
-        series_start=series_start,
-    )
+    return {
+        "title": task.title,
+        "description": task.description,
+        "completed": False,
+        "priority": task.priority,
+        "tags": list(task.tags),
+        "due_date": due_date,
+        "time_zone": task.time_zone,
+        "recurrence": task.recurrence,
+        "series_start": series_start,
+    }

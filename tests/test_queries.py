@@ -4,8 +4,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 import pytest
+from sqlalchemy import update
 
-from commands.handlers import create_task, patch_task, set_completion
+from commands.handlers import TaskRow, create_task, patch_task, set_completion
 from commands.messages import CreateTask, PatchTask, SetCompletion
 from persistence.domain import Priority, Recurrence, TaskNotFound
 from persistence.models import Task
@@ -19,7 +20,7 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 
-async def make(session, user_id: str, title: str = "task", **fields) -> Task:
+async def make(session, user_id: str, title: str = "task", **fields) -> TaskRow:
     return await create_task(session, user_id, CreateTask(title=title, **fields))
 
 
@@ -203,10 +204,10 @@ async def test_list_filters_combine(session, user):
 # --- list_tasks: sorting ------------------------------------------------------------------------
 
 
-async def _created_out_of_id_order(session, user_id: str) -> tuple[Task, Task, Task]:
+async def _created_out_of_id_order(session, user_id: str) -> tuple[TaskRow, TaskRow, TaskRow]:
     a, b, c = [await make(session, user_id, name) for name in "abc"]
-    a.created_at, b.created_at, c.created_at = T + 2 * HOUR, T, T + HOUR
-    await session.flush()
+    for task, created_at in ((a, T + 2 * HOUR), (b, T), (c, T + HOUR)):
+        await session.execute(update(Task).where(Task.id == task.id).values(created_at=created_at))
     return a, b, c
 
 
@@ -283,9 +284,8 @@ async def test_list_sorts_by_due_date_with_undated_last(session, user, order, ex
 @pytest.mark.parametrize("order", [Order.ASC, Order.DESC])
 async def test_list_breaks_ties_by_id_and_pages_without_repeats_or_gaps(session, user, sort, order):
     tasks = [await make(session, user, "same", due_date=T) for _ in range(10)]
-    for task in tasks:
-        task.created_at = task.updated_at = T
-    await session.flush()
+    same_time = {"created_at": T, "updated_at": T}
+    await session.execute(update(Task).where(Task.id.in_([t.id for t in tasks])).values(same_time))
     by_id = sorted(task.id for task in tasks)
     expected = by_id if order is Order.ASC else by_id[::-1]
 

@@ -1,7 +1,7 @@
 """The trash: a deleted task is gone from the task routes but restorable, until purged."""
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from commands.handlers import create_task, delete_task, empty_trash, purge_expired, restore_task
 from commands.messages import CreateTask
@@ -161,7 +161,7 @@ async def test_handlers_trash_restore_and_stats(session, user):
 async def test_purging_leaves_a_tombstone_for_the_change_feed(session, user):
     task = await create_task(session, user, CreateTask(title="t"))
     await delete_task(session, user, task.id)
-    seq = task.change_seq
+    seq = await session.scalar(select(Task.change_seq).where(Task.id == task.id))
     await empty_trash(session, user)
     tombstone = await session.get(TaskTombstone, (user, task.id))
     assert (tombstone.task_id, tombstone.change_seq) == (task.id, seq)
@@ -172,8 +172,9 @@ async def test_retention_purges_only_what_was_deleted_before_the_cutoff(session,
     old, recent = [await create_task(session, user, CreateTask(title=t)) for t in "ab"]
     for task in (old, recent):
         await delete_task(session, user, task.id)
-    old.deleted_at = utcnow().replace(year=2000)
-    await session.flush()
+    await session.execute(
+        update(Task).where(Task.id == old.id).values(deleted_at=utcnow().replace(year=2000))
+    )
     await purge_expired(session, utcnow().replace(year=2020))
     assert [t.id for t in (await list_trash(session, user, 20, 0)).items] == [recent.id]
 

@@ -70,7 +70,7 @@ async def _create_once(
     replay = await idempotency.claim_key(session, owner, key, request_hash)
     if replay is not None:
         return msgspec.json.decode(replay, type=TaskView)
-    task = TaskView.of(await commands.create_task(session, owner, message))
+    task = TaskView.from_row(await commands.create_task(session, owner, message))
     await idempotency.store_response(session, owner, key, msgspec.json.encode(task))
     return task
 
@@ -153,7 +153,7 @@ class TaskController(OwnedController):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[TaskView]:
         if idempotency_key is None:
-            task = TaskView.of(await commands.create_task(db_session, owner, data))
+            task = TaskView.from_row(await commands.create_task(db_session, owner, data))
         else:
             key = clean_idempotency_key(idempotency_key)
             task = await _create_once(db_session, owner, data, key)
@@ -200,7 +200,7 @@ class TaskController(OwnedController):
         if_match: IfMatch,
     ) -> Response[TaskView]:
         task = await commands.replace_task(db_session, owner, task_id, data, if_match)
-        return with_etag(TaskView.of(task))
+        return with_etag(TaskView.from_row(task))
 
     @patch(
         "/{task_id:int}",
@@ -217,7 +217,7 @@ class TaskController(OwnedController):
         if_match: IfMatch,
     ) -> Response[TaskView]:
         task = await commands.patch_task(db_session, owner, task_id, data, if_match)
-        return with_etag(TaskView.of(task))
+        return with_etag(TaskView.from_row(task))
 
     @patch(
         "/{task_id:int}/complete",
@@ -236,7 +236,7 @@ class TaskController(OwnedController):
     ) -> Response[TaskView]:
         message = data or SetCompletion()
         task = await commands.set_completion(db_session, owner, task_id, message, if_match)
-        return with_etag(TaskView.of(task))
+        return with_etag(TaskView.from_row(task))
 
     @delete(
         "/{task_id:int}",

@@ -49,7 +49,7 @@ class TrashController(OwnedController):
         self, db_session: Session, owner: Owner, task_id: TaskId, if_match: IfMatch
     ) -> Response[TaskView]:
         task = await commands.restore_task(db_session, owner, task_id, if_match)
-        return with_etag(TaskView.of(task))
+        return with_etag(TaskView.from_row(task))
 
     @delete(
         "/{task_id:int}",
