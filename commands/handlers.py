@@ -15,14 +15,30 @@ from typing import Any
 
 import msgspec
 from msgspec import UNSET
-from sqlalchemy import ColumnElement, Insert, Row, and_, bindparam, delete, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Row,
+    Update,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+)
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
 from commands.recurrence import next_occurrence
 from persistence.domain import (
+    VERSION_MAX,
     PreconditionFailed,
+    Recurrence,
     TaskNotFound,
     Versions,
     existing_task_id,
@@ -79,9 +95,17 @@ async def set_completion(
     message: SetCompletion,
     if_match: Versions = None,
 ) -> TaskRow:
+    """Toggle completion, or set it. Usually one statement; the general path (load, decide,
+    write) when that one wrote nothing: a completion that adds a recurring task's next
+    occurrence, a value that is already set, a task that is absent or fails `If-Match`."""
+    completed = None if message.completed is UNSET else message.completed
+    statement = _completion(user_id, existing_task_id(task_id), completed, if_match)
+    written = (await session.execute(statement)).one_or_none()
+    if written is not None:
+        return written
     task = await _load_for_update(session, user_id, task_id, if_match)
-    completed = not task.completed if message.completed is UNSET else message.completed
-    return await _edit(session, task, {"completed": completed})
+    target = not task.completed if completed is None else completed
+    return await _edit(session, task, {"completed": target})
 
 
 async def delete_task(
@@ -189,6 +213,35 @@ async def _edit(session: AsyncSession, task: TaskRow, values: Mapping[str, objec
     written = await _update(session, task, changes)
     return await _roll_over(session, written) if "completed" in changes else written
 
+
+def _completion(user_id: str, task_id: int, completed: bool | None, if_match: Versions) -> Update:
+    """Set `completed` (None: toggle it) and what follows, only if that changes it and adds no
+    next occurrence. The task is locked before its owner's change counter, as `_edit` does."""
+    locked = select(_C.id).where(_owned(task_id, user_id, in_trash=False)).with_for_update()
+    locked_task = locked.cte("locked")
+    target = not_(_C.completed) if completed is None else literal(completed)
+    conditions = [_C.id == locked_task.c.id, not_(and_(target, _ROLLS_OVER))]
+    if completed is not None:
+        conditions.append(_C.completed.is_distinct_from(completed))
+    if if_match is not None:
+        conditions.append(_C.version.in_([v for v in if_match if v <= VERSION_MAX]))
+    now = utcnow()
+    return (
+        sql_update(_TASKS)
+        .where(*conditions)
+        .values(
+            completed=target,
+            completed_at=case((target, now), else_=None),
+            updated_at=now,
+            version=_C.version + 1,
+            **_change(user_id),
+        )
+        .returning(*_RETURNED)
+    )
+
+
+# A task that adds its next occurrence when completed (unless its rule has ended).
+_ROLLS_OVER = and_(_C.recurrence != Recurrence.NONE, _C.due_date.is_not(None), not_(_C.rolled_over))
 
 # A change to any of these starts a recurring task's series afresh from its due date.
 _SERIES_FIELDS = frozenset({"due_date", "time_zone", "recurrence"})

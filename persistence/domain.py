@@ -31,6 +31,7 @@ SEARCH_MAX = 200
 PAGE_MAX = 100
 PAGE_DEFAULT = 20
 TASK_ID_MAX = 2**63 - 1  # a PostgreSQL bigint; larger ids cannot exist
+VERSION_MAX = 2**31 - 1  # a PostgreSQL integer; larger versions cannot exist
 CHANGES_PAGE_MAX = 500
 CHANGES_PAGE_DEFAULT = 100
 IDEMPOTENCY_KEY_MAX = 255

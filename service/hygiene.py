@@ -11,7 +11,7 @@ is put in here from the finished routes.
 """
 
 import asyncio
-from collections.abc import Mapping, Set
+from collections.abc import Iterable, Mapping, Set
 
 import msgspec
 from litestar.config.cors import CORSConfig
@@ -19,8 +19,8 @@ from litestar.constants import DEFAULT_ALLOWED_CORS_HEADERS
 from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-_ALWAYS = {"X-Content-Type-Options": "nosniff"}
-_TASK_DATA = {"Cache-Control": "no-store"}  # tasks are personal: no cache keeps a copy
+_ALWAYS = [(b"x-content-type-options", b"nosniff")]
+_TASK_DATA = [(b"cache-control", b"no-store")]  # tasks are personal: no cache keeps a copy
 _TASK_DATA_PREFIX = "/api/"
 
 
@@ -62,16 +62,13 @@ def hygiene(app: ASGIApp, cors: CORSConfig, methods_by_path: Mapping[str, Set[st
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        extra = _ALWAYS | (_TASK_DATA if scope["path"].startswith(_TASK_DATA_PREFIX) else {})
+        extra = _ALWAYS + _TASK_DATA if scope["path"].startswith(_TASK_DATA_PREFIX) else _ALWAYS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers.update(extra)
-                if "allow" in headers and (
-                    methods := methods_by_path.get(scope.get("path_template", ""))
-                ):
-                    headers["Allow"] = ", ".join(sorted(methods))
+                message["headers"] = _replaced(message.get("headers", []), extra)
+                if message["status"] in _ALLOW_STATUSES:
+                    _list_every_method(message, methods_by_path.get(scope.get("path_template")))
             await send(message)
 
         if scope["method"] == "OPTIONS" and (reason := _preflight_refusal(cors, scope)):
@@ -80,6 +77,23 @@ def hygiene(app: ASGIApp, cors: CORSConfig, methods_by_path: Mapping[str, Set[st
         await app(scope, receive, send_with_headers)
 
     return middleware
+
+
+# The answers that carry `Allow`: to `OPTIONS`, and "method not allowed".
+_ALLOW_STATUSES = frozenset({204, 405})
+
+
+def _replaced(headers: Iterable[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]) -> list:
+    """`headers` with `extra` in place of any of the same names (raw ASGI names are lower
+    case)."""
+    names = {name for name, _ in extra}
+    return [header for header in headers if header[0] not in names] + extra
+
+
+def _list_every_method(message: Message, methods: Set[str] | None) -> None:
+    headers = MutableScopeHeaders.from_message(message)
+    if "allow" in headers and methods:
+        headers["Allow"] = ", ".join(sorted(methods))
 
 
 def head_as_get(app: ASGIApp) -> ASGIApp:

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commands.handlers import create_task, patch_task
-from commands.messages import CreateTask, PatchTask
+from commands.handlers import create_task, patch_task, set_completion
+from commands.messages import CreateTask, PatchTask, SetCompletion
 from persistence.domain import CursorExpired
 from queries.changes import Cursor, changes_since, decode_cursor, encode_cursor
 from tests.helpers import assert_problem, bearer, error_fields, other_user
@@ -188,4 +188,42 @@ async def test_a_later_write_cannot_commit_before_an_earlier_one_so_none_is_skip
         assert [change.id for change in after.changes] == [created.id]
     finally:
         for session in (first, second, reader):
+            await session.close()
+
+
+async def test_a_completion_waits_for_the_task_before_taking_a_change_number(engine):
+    """The one-statement completion locks the task before its owner's change counter, as every
+    other write does. Were it the other way round, a completion waiting for a task another
+    writer holds would block every other write of that user (and deadlock with the holder)."""
+    user = other_user()
+    async with AsyncSession(engine, expire_on_commit=False) as setup:
+        task = await create_task(setup, user, CreateTask(title="t"))
+        await setup.commit()
+
+    holder = AsyncSession(engine, expire_on_commit=False)
+    completer = AsyncSession(engine, expire_on_commit=False)
+    other_writer = AsyncSession(engine, expire_on_commit=False)
+    try:
+        lock = text("SELECT id FROM tasks WHERE id = :id FOR UPDATE")
+        await holder.execute(lock, {"id": task.id})
+        completer_pid = await completer.scalar(text("SELECT pg_backend_pid()"))
+        completing = asyncio.create_task(set_completion(completer, user, task.id, SetCompletion()))
+        for _ in range(100):
+            if await _waiting_for_a_lock(engine, completer_pid):
+                break
+            await asyncio.sleep(0.05)
+        assert await _waiting_for_a_lock(engine, completer_pid)
+
+        created = create_task(other_writer, user, CreateTask(title="meanwhile"))
+        await asyncio.wait_for(created, timeout=5)  # the counter is free
+        await other_writer.commit()
+
+        edited = await patch_task(holder, user, task.id, PatchTask(description="first"))
+        await holder.commit()
+        completed = await asyncio.wait_for(completing, timeout=10)
+        await completer.commit()
+        assert (edited.version, completed.version, completed.completed) == (2, 3, True)
+        assert completed.change_seq > edited.change_seq
+    finally:
+        for session in (holder, completer, other_writer):
             await session.close()

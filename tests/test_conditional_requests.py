@@ -65,6 +65,19 @@ async def test_weak_or_foreign_tags_never_match(if_match, client, tasks_url, hea
     assert_problem(response, 412)
 
 
+@pytest.mark.parametrize("suffix", ["", "/complete"])
+async def test_a_version_beyond_any_stored_one_is_412_not_an_error(
+    suffix, client, tasks_url, headers, create
+):
+    task = await create(title="original")
+    response = await client.patch(
+        f"{tasks_url}/{task['id']}{suffix}",
+        json={"completed": True},
+        headers=headers | {"If-Match": '"9999999999"'},
+    )
+    assert_problem(response, 412)
+
+
 async def test_if_match_on_another_users_task_is_404_not_412(client, tasks_url, create):
     task = await create(title="mine")
     stranger = other_user()
