@@ -16,7 +16,9 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
+    DateTime,
     Insert,
     Row,
     Update,
@@ -26,7 +28,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
     not_,
     select,
 )
@@ -98,14 +99,21 @@ async def set_completion(
     """Toggle completion, or set it. Usually one statement; the general path (load, decide,
     write) when that one wrote nothing: a completion that adds a recurring task's next
     occurrence, a value that is already set, a task that is absent or fails `If-Match`."""
-    completed = None if message.completed is UNSET else message.completed
-    statement = _completion(user_id, existing_task_id(task_id), completed, if_match)
-    written = (await session.execute(statement)).one_or_none()
+    toggle = message.completed is UNSET
+    params = {
+        "task_id": existing_task_id(task_id),
+        "owner": user_id,
+        "target": message.completed,
+        "versions": [v for v in if_match or () if v <= VERSION_MAX],
+        "now": utcnow(),
+    }
+    statement = _COMPLETIONS[toggle, if_match is not None]
+    written = (await session.execute(statement, params)).one_or_none()
     if written is not None:
         return written
     task = await _load_for_update(session, user_id, task_id, if_match)
-    target = not task.completed if completed is None else completed
-    return await _edit(session, task, {"completed": target})
+    completed = not task.completed if toggle else message.completed
+    return await _edit(session, task, {"completed": completed})
 
 
 async def delete_task(
@@ -172,6 +180,45 @@ _LOCKED = {
     for in_trash in (False, True)
 }
 
+# A task that adds its next occurrence when completed (unless its rule has ended).
+_ROLLS_OVER = and_(_C.recurrence != Recurrence.NONE, _C.due_date.is_not(None), not_(_C.rolled_over))
+
+
+def _completion(*, toggle: bool, conditional: bool) -> Update:
+    """Set `completed` (`toggle`: flip it) and what follows, only if that changes it and adds
+    no next occurrence; `conditional`: only at one of `If-Match`'s versions. The task is locked
+    before its owner's change counter, as on the general path."""
+    owned = _owned(bindparam("task_id"), bindparam("owner"), in_trash=False)
+    locked = select(_C.id).where(owned).with_for_update().cte("locked")
+    target = not_(_C.completed) if toggle else bindparam("target", type_=Boolean)
+    conditions = [_C.id == locked.c.id, not_(and_(target, _ROLLS_OVER))]
+    if not toggle:
+        conditions.append(_C.completed.is_distinct_from(target))
+    if conditional:
+        conditions.append(_C.version.in_(bindparam("versions", expanding=True)))
+    now = bindparam("now", type_=DateTime(timezone=True))
+    return (
+        sql_update(_TASKS)
+        .where(*conditions)
+        .values(
+            completed=target,
+            completed_at=case((target, now), else_=None),
+            updated_at=now,
+            version=_C.version + 1,
+            change_seq=next_change(bindparam("owner")),
+        )
+        .returning(*_RETURNED)
+    )
+
+
+# Built once, as SQLAlchemy would otherwise build and fingerprint a statement per request.
+_COMPLETIONS = {
+    (toggle, conditional): _completion(toggle=toggle, conditional=conditional)
+    for toggle in (True, False)
+    for conditional in (True, False)
+}
+_INSERT = insert(_TASKS).values(change_seq=next_change(bindparam("owner"))).returning(*_RETURNED)
+
 
 async def _load_for_update(
     session: AsyncSession,
@@ -195,9 +242,8 @@ async def _load_for_update(
 async def _insert(
     session: AsyncSession, user_id: str, fields: Mapping[str, object], now: datetime
 ) -> TaskRow:
-    values = {"user_id": user_id, "created_at": now, "updated_at": now, "version": 1}
-    statement = insert(_TASKS).values(**values, **fields, **_change(user_id))
-    return (await session.execute(statement.returning(*_RETURNED))).one()
+    values = {"user_id": user_id, "owner": user_id, "created_at": now, "updated_at": now}
+    return (await session.execute(_INSERT, {**fields, **values, "version": 1})).one()
 
 
 async def _update(session: AsyncSession, task: TaskRow, values: Mapping[str, object]) -> TaskRow:
@@ -213,35 +259,6 @@ async def _edit(session: AsyncSession, task: TaskRow, values: Mapping[str, objec
     written = await _update(session, task, changes)
     return await _roll_over(session, written) if "completed" in changes else written
 
-
-def _completion(user_id: str, task_id: int, completed: bool | None, if_match: Versions) -> Update:
-    """Set `completed` (None: toggle it) and what follows, only if that changes it and adds no
-    next occurrence. The task is locked before its owner's change counter, as `_edit` does."""
-    locked = select(_C.id).where(_owned(task_id, user_id, in_trash=False)).with_for_update()
-    locked_task = locked.cte("locked")
-    target = not_(_C.completed) if completed is None else literal(completed)
-    conditions = [_C.id == locked_task.c.id, not_(and_(target, _ROLLS_OVER))]
-    if completed is not None:
-        conditions.append(_C.completed.is_distinct_from(completed))
-    if if_match is not None:
-        conditions.append(_C.version.in_([v for v in if_match if v <= VERSION_MAX]))
-    now = utcnow()
-    return (
-        sql_update(_TASKS)
-        .where(*conditions)
-        .values(
-            completed=target,
-            completed_at=case((target, now), else_=None),
-            updated_at=now,
-            version=_C.version + 1,
-            **_change(user_id),
-        )
-        .returning(*_RETURNED)
-    )
-
-
-# A task that adds its next occurrence when completed (unless its rule has ended).
-_ROLLS_OVER = and_(_C.recurrence != Recurrence.NONE, _C.due_date.is_not(None), not_(_C.rolled_over))
 
 # A change to any of these starts a recurring task's series afresh from its due date.
 _SERIES_FIELDS = frozenset({"due_date", "time_zone", "recurrence"})
