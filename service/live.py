@@ -68,7 +68,9 @@ class Subscription:
     def closed(self) -> bool:
         return self.hub.closing
 
-    def leave(self) -> None:
+    async def release(self) -> None:
+        """Give the place back: when the stream ends, and when its response has been sent, for
+        a stream that never started (a `HEAD`, a client gone at once) runs no `finally`."""
         self.hub.leave(self)
 
 
@@ -122,10 +124,12 @@ class LiveUpdates:
 
     def open(
         self, user_id: str, since: Cursor | None, expires_at: float
-    ) -> AsyncIterator[ServerSentEventMessage]:
+    ) -> tuple[AsyncIterator[ServerSentEventMessage], Subscription]:
         """The user's stream from `since` (a full sync without it) until the token expires or
-        the server stops. Raises `TooManyStreams` when the user has their share open."""
-        return self._events(self.hub.subscribe(user_id), since, expires_at)
+        the server stops, and its place among the user's streams. Raises `TooManyStreams` when
+        the user has their share open."""
+        subscription = self.hub.subscribe(user_id)
+        return self._events(subscription, since, expires_at), subscription
 
     async def _events(
         self, subscription: Subscription, since: Cursor | None, expires_at: float
@@ -151,7 +155,7 @@ class LiveUpdates:
         except (OSError, DBAPIError) as error:  # the client reconnects from its last event id
             logger.warning("change stream ended, database unavailable: %s", type(error).__name__)
         finally:
-            subscription.leave()
+            await subscription.release()
 
     async def _read(self, user_id: str, cursor: Cursor | None) -> PositionedPage:
         async with AsyncSession(self.engine) as session:

@@ -6,6 +6,7 @@ it through the thread pool: a thread hop per request for work that takes microse
 
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
+from litestar.routes import HTTPRoute
 from litestar.utils.sync import AsyncCallable
 
 
@@ -36,3 +37,19 @@ def test_no_guard_dependency_hook_or_handler_runs_in_a_thread(app):
     assert len(handlers) >= 10
     threaded = {handler.handler_name: _sent_to_threads(handler) for handler in handlers}
     assert {name: found for name, found in threaded.items() if found} == {}
+
+
+def test_dependencies_are_resolved_one_after_another(app):
+    """Litestar resolves independent dependencies of a request in an anyio task group, a task
+    each: a route of the API needs at most its session, so none spawns tasks. (The readiness
+    probe, which checks both engines at once, may.)"""
+    parallel = {
+        f"{method} {route.path}": [
+            sorted(d.key for d in batch) for batch in model.dependency_batches
+        ]
+        for route in app.routes
+        if isinstance(route, HTTPRoute) and route.path.startswith("/api/")
+        for method, (_, model) in route.route_handler_map.items()
+        if any(len(batch) > 1 for batch in model.dependency_batches)
+    }
+    assert parallel == {}

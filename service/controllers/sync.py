@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from litestar import Request, get
+from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent
@@ -14,7 +15,7 @@ from persistence.domain import CHANGES_PAGE_DEFAULT, CHANGES_PAGE_MAX
 from queries.changes import Cursor, changes_since, check_fresh, decode_cursor
 from queries.views import ChangePage
 from service.auth import CREDENTIALS_IN_QUERY, InvalidToken
-from service.controllers.owned import OwnedController, Owner, Session
+from service.controllers.owned import OwnedController, Session, UserId
 from service.live import STREAMS_PER_USER, LiveUpdates
 from service.openapi import documented
 
@@ -74,14 +75,14 @@ class SyncController(OwnedController):
     async def list_changes(
         self,
         read_session: Session,
-        owner: Owner,
+        user_id: UserId,
         state: State,
         since: Since = None,
         limit: Limit = CHANGES_PAGE_DEFAULT,
     ) -> ChangePage:
         cursor = None if since is None else decode_cursor(since)
         retention: timedelta = state.trash_retention
-        return await changes_since(read_session, owner, cursor, limit, retention)
+        return await changes_since(read_session, user_id, cursor, limit, retention)
 
     @get(
         "/events",
@@ -96,7 +97,7 @@ class SyncController(OwnedController):
     async def stream_changes(
         self,
         request: Request,
-        owner: Owner,
+        user_id: UserId,
         state: State,
         since: Since = None,
         last_event_id: LastEventId = None,
@@ -107,4 +108,5 @@ class SyncController(OwnedController):
         cursor = _resume_from(last_event_id, since)
         if cursor is not None:
             check_fresh(cursor, live.retention, time.time())
-        return ServerSentEvent(live.open(owner, cursor, expires_at=request.auth))
+        events, place = live.open(user_id, cursor, expires_at=request.auth)
+        return ServerSentEvent(events, background=BackgroundTask(place.release))

@@ -34,14 +34,14 @@ from queries.messages import ListTasks, Order, SortKey, Status
 from queries.views import TaskPage, TaskStats, TaskView
 from service.controllers.owned import (
     ETAG,
-    IfMatch,
+    IfMatchHeader,
     OwnedController,
-    Owner,
     Session,
     TaskId,
+    UserId,
     with_etag,
 )
-from service.etags import etag, still_current
+from service.etags import etag, still_current, versions_named
 from service.openapi import documented
 
 
@@ -63,15 +63,15 @@ Instant = Annotated[
 
 
 async def _create_once(
-    session: AsyncSession, owner: str, message: CreateTask, key: str
+    session: AsyncSession, user_id: str, message: CreateTask, key: str
 ) -> TaskView:
     """The task this key first created, or a new one, remembered under the key."""
     request_hash = hashlib.sha256(msgspec.json.encode(message)).digest()
-    replay = await idempotency.claim_key(session, owner, key, request_hash)
+    replay = await idempotency.claim_key(session, user_id, key, request_hash)
     if replay is not None:
         return msgspec.json.decode(replay, type=TaskView)
-    task = TaskView.from_row(await commands.create_task(session, owner, message))
-    await idempotency.store_response(session, owner, key, msgspec.json.encode(task))
+    task = TaskView.from_row(await commands.create_task(session, user_id, message))
+    await idempotency.store_response(session, user_id, key, msgspec.json.encode(task))
     return task
 
 
@@ -103,7 +103,7 @@ class TaskController(OwnedController):
     async def list_tasks(
         self,
         read_session: Session,
-        owner: Owner,
+        user_id: UserId,
         status: FromQuery[Status] = Status.ALL,
         priority: FromQuery[list[Priority] | None] = None,
         tag: Annotated[
@@ -136,7 +136,7 @@ class TaskController(OwnedController):
             limit=limit,
             offset=offset,
         )
-        return await queries.list_tasks(read_session, owner, query)
+        return await queries.list_tasks(read_session, user_id, query)
 
     @post(
         "/",
@@ -148,15 +148,15 @@ class TaskController(OwnedController):
         self,
         request: Request,
         db_session: Session,
-        owner: Owner,
+        user_id: UserId,
         data: Annotated[CreateTask, Body(examples=[Example(value={"title": "Buy milk"})])],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[TaskView]:
         if idempotency_key is None:
-            task = TaskView.from_row(await commands.create_task(db_session, owner, data))
+            task = TaskView.from_row(await commands.create_task(db_session, user_id, data))
         else:
             key = clean_idempotency_key(idempotency_key)
-            task = await _create_once(db_session, owner, data, key)
+            task = await _create_once(db_session, user_id, data, key)
         return created(request, task)
 
     @get(
@@ -164,8 +164,8 @@ class TaskController(OwnedController):
         **documented("taskStats"),
         summary="Counts for a dashboard",
     )
-    async def task_stats(self, read_session: Session, owner: Owner) -> TaskStats:
-        return await queries.task_stats(read_session, owner)
+    async def task_stats(self, read_session: Session, user_id: UserId) -> TaskStats:
+        return await queries.task_stats(read_session, user_id)
 
     @get(
         "/{task_id:int}",
@@ -176,11 +176,11 @@ class TaskController(OwnedController):
     async def get_task(
         self,
         read_session: Session,
-        owner: Owner,
+        user_id: UserId,
         task_id: TaskId,
         if_none_match: IfNoneMatch = None,
     ) -> Response[TaskView]:
-        task = await queries.get_task(read_session, owner, task_id)
+        task = await queries.get_task(read_session, user_id, task_id)
         if still_current(if_none_match, task.version):
             return Response(None, status_code=304, headers={"ETag": etag(task.version)})
         return with_etag(task)
@@ -194,12 +194,14 @@ class TaskController(OwnedController):
     async def replace_task(
         self,
         db_session: Session,
-        owner: Owner,
+        user_id: UserId,
         task_id: TaskId,
         data: JSONBody[ReplaceTask],
-        if_match: IfMatch,
+        if_match: IfMatchHeader = None,
     ) -> Response[TaskView]:
-        task = await commands.replace_task(db_session, owner, task_id, data, if_match)
+        task = await commands.replace_task(
+            db_session, user_id, task_id, data, versions_named(if_match)
+        )
         return with_etag(TaskView.from_row(task))
 
     @patch(
@@ -211,12 +213,14 @@ class TaskController(OwnedController):
     async def patch_task(
         self,
         db_session: Session,
-        owner: Owner,
+        user_id: UserId,
         task_id: TaskId,
         data: JSONBody[PatchTask],
-        if_match: IfMatch,
+        if_match: IfMatchHeader = None,
     ) -> Response[TaskView]:
-        task = await commands.patch_task(db_session, owner, task_id, data, if_match)
+        task = await commands.patch_task(
+            db_session, user_id, task_id, data, versions_named(if_match)
+        )
         return with_etag(TaskView.from_row(task))
 
     @patch(
@@ -229,13 +233,15 @@ class TaskController(OwnedController):
     async def complete_task(
         self,
         db_session: Session,
-        owner: Owner,
+        user_id: UserId,
         task_id: TaskId,
-        if_match: IfMatch,
+        if_match: IfMatchHeader = None,
         data: JSONBody[SetCompletion | None] = None,
     ) -> Response[TaskView]:
         message = data or SetCompletion()
-        task = await commands.set_completion(db_session, owner, task_id, message, if_match)
+        task = await commands.set_completion(
+            db_session, user_id, task_id, message, versions_named(if_match)
+        )
         return with_etag(TaskView.from_row(task))
 
     @delete(
@@ -244,6 +250,6 @@ class TaskController(OwnedController):
         summary="Move a task to the trash",
     )
     async def delete_task(
-        self, db_session: Session, owner: Owner, task_id: TaskId, if_match: IfMatch
+        self, db_session: Session, user_id: UserId, task_id: TaskId, if_match: IfMatchHeader = None
     ) -> None:
-        await commands.delete_task(db_session, owner, task_id, if_match)
+        await commands.delete_task(db_session, user_id, task_id, versions_named(if_match))

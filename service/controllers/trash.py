@@ -11,13 +11,14 @@ from queries import handlers as queries
 from queries.views import TaskView, TrashPage
 from service.controllers.owned import (
     ETAG,
-    IfMatch,
+    IfMatchHeader,
     OwnedController,
-    Owner,
     Session,
     TaskId,
+    UserId,
     with_etag,
 )
+from service.etags import versions_named
 from service.openapi import documented
 
 Limit = Annotated[int, QueryParameter(ge=1, le=PAGE_MAX)]
@@ -34,9 +35,13 @@ class TrashController(OwnedController):
         summary="Deleted tasks, newest deletion first",
     )
     async def list_trash(
-        self, read_session: Session, owner: Owner, limit: Limit = PAGE_DEFAULT, offset: Offset = 0
+        self,
+        read_session: Session,
+        user_id: UserId,
+        limit: Limit = PAGE_DEFAULT,
+        offset: Offset = 0,
     ) -> TrashPage:
-        return await queries.list_trash(read_session, owner, limit, offset)
+        return await queries.list_trash(read_session, user_id, limit, offset)
 
     @post(
         "/{task_id:int}/restore",
@@ -46,9 +51,9 @@ class TrashController(OwnedController):
         response_headers=[ETAG],
     )
     async def restore_task(
-        self, db_session: Session, owner: Owner, task_id: TaskId, if_match: IfMatch
+        self, db_session: Session, user_id: UserId, task_id: TaskId, if_match: IfMatchHeader = None
     ) -> Response[TaskView]:
-        task = await commands.restore_task(db_session, owner, task_id, if_match)
+        task = await commands.restore_task(db_session, user_id, task_id, versions_named(if_match))
         return with_etag(TaskView.from_row(task))
 
     @delete(
@@ -56,13 +61,13 @@ class TrashController(OwnedController):
         **documented("purgeTask"),
         summary="Delete a task in the trash for good",
     )
-    async def purge_task(self, db_session: Session, owner: Owner, task_id: TaskId) -> None:
-        await commands.purge_task(db_session, owner, task_id)
+    async def purge_task(self, db_session: Session, user_id: UserId, task_id: TaskId) -> None:
+        await commands.purge_task(db_session, user_id, task_id)
 
     @delete(
         "/",
         **documented("emptyTrash"),
         summary="Delete every task in the trash for good",
     )
-    async def empty_trash(self, db_session: Session, owner: Owner) -> None:
-        await commands.empty_trash(db_session, owner)
+    async def empty_trash(self, db_session: Session, user_id: UserId) -> None:
+        await commands.empty_trash(db_session, user_id)
