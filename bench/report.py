@@ -10,6 +10,7 @@ from pathlib import Path
 from bench.load import LoadSettings, Measurement
 from bench.postgres import Cluster
 from bench.profile import Flame, py_spy_version
+from bench.session_cost import SessionCost
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
@@ -73,6 +74,7 @@ class Report:
     large: list[WorkloadResult] = field(default_factory=list)
     plans: dict[str, str] = field(default_factory=dict)
     flame: Flame | None = None
+    session_cost: SessionCost | None = None
 
 
 def _commit() -> str:
@@ -198,7 +200,10 @@ def render(report: Report) -> str:
         "the owner's change counter, as the service's writes do: `bench/sql.py`); the "
         "**framework** ceiling is the JWT check in front of a "
         "route that answers from memory (`bench/ceilings/framework.py`). Peak RSS is each "
-        "worker's VmHWM, reset before each workload.",
+        "worker's VmHWM, reset before each workload. The service's rate limit is on, at "
+        "1,000,000 requests per second per user: Litestar's limiter stores a timestamp per "
+        "request in its window, so a per-minute budget the load never exhausts would hold "
+        "thousands per user, where the default budget (300/minute) holds 300 at most.",
         "",
         "## Machine",
         "",
@@ -245,4 +250,20 @@ def render(report: Report) -> str:
     if report.flame:
         lines += ["## Where the time goes: `GET /api/<user>/tasks/{id}`, 1 worker", ""]
         lines += [*_flame_section(report.flame), ""]
+    if report.session_cost:
+        lines += [*_session_cost_section(report.session_cost), ""]
     return "\n".join(lines)
+
+
+def _session_cost_section(cost: SessionCost) -> list[str]:
+    return [
+        "## What the session costs: `GET` one task in one process, one call at a time",
+        "",
+        "CPU time per call (`bench/session_cost.py`), no HTTP, the same statement and row:",
+        "",
+        "| path | CPU µs per call |",
+        "| --- | ---: |",
+        f"| raw asyncpg pool (`fetchrow`), as the lean ceiling | {cost.raw_us:,.0f} |",
+        f"| the service's read session and `queries.get_task` | {cost.session_us:,.0f} |",
+        f"| difference | {cost.session_us - cost.raw_us:,.0f} |",
+    ]
