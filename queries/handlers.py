@@ -1,9 +1,10 @@
 """Read-side handlers: `(session, user_id, ...)` in, read models out, one round trip each."""
 
 from datetime import UTC, datetime, time, timedelta
-from typing import TypeVar
+from functools import cache
+from typing import NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.domain import Priority, TaskNotFound, existing_task_id, utcnow
@@ -32,26 +33,71 @@ async def get_task(session: AsyncSession, user_id: str, task_id: int) -> TaskVie
     return TaskView.from_row(row)
 
 
-def _filters(user_id: str, query: ListTasks) -> list[ColumnElement[bool]]:
-    filters: list[ColumnElement[bool]] = [_T.user_id == user_id, _LIVE]
-    if query.status is not Status.ALL:
-        filters.append(_T.completed.is_(query.status is Status.COMPLETED))
-    if query.priorities:
-        filters.append(_T.priority.in_(query.priorities))
-    if query.tags:
-        filters.append(_T.tags.contains(list(query.tags)))
-    if query.text:
+# A list's statement depends on which filters it has and how it sorts, not on their values:
+# built once per such shape, with the values bound at execution, as SQLAlchemy would otherwise
+# build and fingerprint the statement afresh on every request.
+_Shape = tuple[Status, bool, bool, bool, bool, bool, SortKey, Order]
+
+
+def _shape(query: ListTasks) -> _Shape:
+    return (
+        query.status,
+        bool(query.priorities),
+        bool(query.tags),
+        bool(query.text),
+        query.due_before is not None,
+        query.due_after is not None,
+        query.sort,
+        query.direction,
+    )
+
+
+def _params(user_id: str, query: ListTasks) -> dict[str, object]:
+    return {
+        "user_id": user_id,
+        "priorities": list(query.priorities),
+        "tags": list(query.tags),
+        "text": _like_escaped(query.text or ""),
+        "due_before": query.due_before,
+        "due_after": query.due_after,
+        "limit": query.limit,
+        "offset": query.offset,
+    }
+
+
+_ESCAPE = "/"
+
+
+def _like_escaped(text: str) -> str:
+    """`text` matched literally by LIKE (SQLAlchemy's `autoescape` takes literals only)."""
+    for special in (_ESCAPE, "%", "_"):
+        text = text.replace(special, _ESCAPE + special)
+    return text
+
+
+@cache
+def _list_statements(shape: _Shape) -> "_PageStatements":
+    status, priorities, tags, text, due_before, due_after, sort, direction = shape
+    filters: list[ColumnElement[bool]] = [_T.user_id == bindparam("user_id"), _LIVE]
+    if status is not Status.ALL:
+        filters.append(_T.completed.is_(status is Status.COMPLETED))
+    if priorities:
+        filters.append(_T.priority.in_(bindparam("priorities", expanding=True)))
+    if tags:
+        filters.append(_T.tags.contains(bindparam("tags", type_=_T.tags.type)))
+    if text:
+        pattern = bindparam("text", type_=_T.title.type)
         filters.append(
             or_(
-                _T.title.icontains(query.text, autoescape=True),
-                _T.description.icontains(query.text, autoescape=True),
+                _T.title.icontains(pattern, escape=_ESCAPE),
+                _T.description.icontains(pattern, escape=_ESCAPE),
             )
         )
-    if query.due_before is not None:
-        filters.append(_T.due_date < query.due_before)
-    if query.due_after is not None:
-        filters.append(_T.due_date > query.due_after)
-    return filters
+    if due_before:
+        filters.append(_T.due_date < bindparam("due_before", type_=_T.due_date.type))
+    if due_after:
+        filters.append(_T.due_date > bindparam("due_after", type_=_T.due_date.type))
+    return _page_statements(TaskView, filters, _sort_keys(sort, direction))
 
 
 _SORT_COLUMNS = {
@@ -63,50 +109,50 @@ _SORT_COLUMNS = {
 }
 
 
-def _sort_keys(query: ListTasks) -> tuple[ColumnElement, ColumnElement]:
-    descending = query.direction is Order.DESC
-    column = _SORT_COLUMNS[query.sort]
+def _sort_keys(sort: SortKey, direction: Order) -> tuple[ColumnElement, ColumnElement]:
+    descending = direction is Order.DESC
+    column = _SORT_COLUMNS[sort]
     key = column.desc() if descending else column.asc()
-    if query.sort is SortKey.DUE_DATE:
+    if sort is SortKey.DUE_DATE:
         key = key.nulls_last()
     tie_breaker = _T.id.desc() if descending else _T.id.asc()
     return key, tie_breaker
 
 
-async def _page(
-    session: AsyncSession,
-    view: type[View],
-    filters: list[ColumnElement[bool]],
-    order_by: tuple[ColumnElement, ...],
-    limit: int,
-    offset: int,
-) -> tuple[list[View], int]:
-    """One page of rows as `view`, and how many rows match in all, in one round trip."""
+class _PageStatements(NamedTuple):
+    rows: Select  # one page, each row with the count of all matches
+    count: Select  # the count alone, for a page past the end
+
+
+def _page_statements(
+    view: type[TaskView], filters: list[ColumnElement[bool]], order_by: tuple[ColumnElement, ...]
+) -> _PageStatements:
     columns = [_T[name] for name in view.__struct_fields__]
-    statement = (
+    rows = (
         select(*columns, func.count().over().label("total"))
         .where(*filters)
         .order_by(*order_by)
-        .limit(limit)
-        .offset(offset)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
     )
-    rows = (await session.execute(statement)).all()
+    return _PageStatements(rows, select(func.count()).select_from(_TASKS).where(*filters))
+
+
+async def _page(
+    session: AsyncSession, view: type[View], statements: _PageStatements, params: dict[str, object]
+) -> tuple[list[View], int]:
+    """One page of rows as `view`, and how many rows match in all, in one round trip."""
+    rows = (await session.execute(statements.rows, params)).all()
     if rows:
         total = rows[0].total
     else:  # a page past the end still reports how many tasks match
-        total = await session.scalar(select(func.count()).select_from(_TASKS).where(*filters))
+        total = await session.scalar(statements.count, params)
     return [view.from_row(row) for row in rows], total or 0
 
 
 async def list_tasks(session: AsyncSession, user_id: str, query: ListTasks) -> TaskPage:
-    items, total = await _page(
-        session,
-        TaskView,
-        _filters(user_id, query),
-        _sort_keys(query),
-        query.limit,
-        query.offset,
-    )
+    statements = _list_statements(_shape(query))
+    items, total = await _page(session, TaskView, statements, _params(user_id, query))
     return TaskPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
@@ -146,14 +192,15 @@ async def task_stats(session: AsyncSession, user_id: str, now: datetime | None =
     )
 
 
+_TRASH = _page_statements(
+    TrashedTaskView,
+    [_T.user_id == bindparam("user_id"), _T.deleted_at.is_not(None)],
+    (_T.deleted_at.desc(), _T.id.desc()),
+)
+
+
 async def list_trash(session: AsyncSession, user_id: str, limit: int, offset: int) -> TrashPage:
     """The user's deleted tasks, newest deletion first."""
-    items, total = await _page(
-        session,
-        TrashedTaskView,
-        [_T.user_id == user_id, _T.deleted_at.is_not(None)],
-        (_T.deleted_at.desc(), _T.id.desc()),
-        limit,
-        offset,
-    )
+    params = {"user_id": user_id, "limit": limit, "offset": offset}
+    items, total = await _page(session, TrashedTaskView, _TRASH, params)
     return TrashPage(items=items, total=total, limit=limit, offset=offset)

@@ -144,6 +144,8 @@ async def test_list_filters_by_all_given_tags(session, user, tags, expected):
         ("e_c", ["snake_case"]),
         ("_", ["snake_case"]),
         ("\\", ["back\\slash"]),
+        ("/", ["either/or"]),
+        ("r/o", ["either/or"]),
         ("nothing like it", []),
     ],
 )
@@ -154,6 +156,7 @@ async def test_list_text_search_is_case_insensitive_and_literal(session, user, t
     await make(session, user, "500 off")
     await make(session, user, "snake_case")
     await make(session, user, "snakeXcase", description="no underscore here")
+    await make(session, user, "either/or")
     await make(session, user, "back\\slash")
     await make(session, user, "backslash")
     assert await titles(session, user, text=text, sort=SortKey.TITLE) == expected
