@@ -126,7 +126,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.auto_migrate:
             await upgrade_when_reachable(db.get_engine())
         housekeeping = asyncio.create_task(
-            keep_house(db.get_engine(), settings.housekeeping_seconds, settings.trash_retention)
+            keep_house(
+                db.get_engine(),
+                settings.housekeeping_seconds,
+                settings.trash_retention,
+                app.stores.get(RATE_LIMIT_STORE),
+            )
         )
         live = LiveUpdates(db.get_engine(), settings.trash_retention, settings.heartbeat_seconds)
         listener = asyncio.create_task(listen_for_changes(settings.primary, live.hub))

@@ -1,5 +1,6 @@
-"""Background upkeep, off the request path: forget idempotency keys once they expire, and
-delete for good what has been in the trash longer than the retention window.
+"""Background upkeep, off the request path: forget idempotency keys once they expire, delete
+for good what has been in the trash longer than the retention window, and drop the spent rate
+limit budgets kept in process memory.
 
 Every instance runs it; the purge is one idempotent DELETE, so instances running it at once
 do no harm.
@@ -9,6 +10,8 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -26,11 +29,13 @@ async def purge_once(engine: AsyncEngine, trash_retention: timedelta) -> None:
 
 
 async def keep_house(
-    engine: AsyncEngine, interval_seconds: float, trash_retention: timedelta
+    engine: AsyncEngine, interval_seconds: float, trash_retention: timedelta, budgets: Store
 ) -> None:
     while True:
         try:
             await purge_once(engine, trash_retention)
         except (OSError, DBAPIError) as error:  # the database is away: try again next round
             logger.warning("housekeeping skipped: %s", type(error).__name__)
+        if isinstance(budgets, MemoryStore):  # it forgets an expired budget only when asked for
+            await budgets.delete_expired()  # it, and every client leaves one (Redis expires them)
         await asyncio.sleep(interval_seconds)

@@ -1,5 +1,6 @@
 """Per-user request budgets: in process memory, or in Redis shared by every instance."""
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ import pytest
 import redis
 from litestar.testing import AsyncTestClient
 
-from service.app import create_app
+from service.app import RATE_LIMIT_STORE, create_app
 from service.settings import ConfigurationError, Settings
 from tests.helpers import assert_problem, bearer, other_user
 
@@ -101,3 +102,19 @@ def test_rate_limit_is_read_from_the_environment(value, expected):
 def test_a_rate_limit_that_cannot_work_refuses_to_start(value):
     with pytest.raises(ConfigurationError, match="RATE_LIMIT"):
         Settings.from_env({"RATE_LIMIT": value})
+
+
+async def test_spent_budgets_are_dropped_from_memory_in_the_background(settings):
+    """The memory store forgets an expired budget only when that client comes back; the
+    housekeeping loop drops the others, so memory does not grow with every client ever seen."""
+    app = create_app(replace(settings, rate_limit=("second", 5), housekeeping_seconds=0.05))
+    budgets = app.stores.get(RATE_LIMIT_STORE)
+    async with AsyncTestClient(app) as client:
+        for user in [other_user() for _ in range(3)]:
+            assert (await client.get("/api/me/tasks", headers=bearer(user))).status_code == 200
+        assert len(budgets._store) >= 3  # the memory in question has no public measure
+        for _ in range(60):
+            await asyncio.sleep(0.05)
+            if not budgets._store:
+                break
+        assert budgets._store == {}
