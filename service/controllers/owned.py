@@ -3,12 +3,11 @@ the session type, and the task's ETag."""
 
 from typing import Annotated
 
-from litestar import Controller, Response
+from litestar import Controller, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
-from litestar.handlers import BaseRouteHandler
 from litestar.params import HeaderParameter, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,24 +19,31 @@ from service.json_body import strict_json_body
 ME = "me"
 
 
-async def path_is_owned(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Guard: `{user_id}` must be the token's subject or `me`, and a task id plain digits:
-    `int()` also reads `+7`, ` 7`, `0_7` and other scripts' digits, which would make several
-    URLs name one task. `me` then becomes the subject, so that a handler's `user_id` is always
-    the acting user's id. (One guard, not two: Litestar copies the handler for each.)"""
-    if connection.scope["method"] == "OPTIONS":  # answered with `Allow`, no token needed
-        return
+def _check_owner(connection: ASGIConnection) -> None:
+    """`{user_id}` must be the token's subject or `me`, and a task id plain digits: `int()`
+    also reads `+7`, ` 7`, `0_7` and other scripts' digits, which would make several URLs name
+    one task. `me` then becomes the subject, so that a handler's `user_id` is always the acting
+    user's id."""
     path_params = connection.path_params
     if path_params["user_id"] not in (ME, connection.user):
         raise PermissionDeniedException("This path belongs to another user")
-    # A new dict: Litestar caches the parsed parameters of a path and shares them.
-    connection.scope["path_params"] = {**path_params, "user_id": connection.user}
-    task_id = connection.path_params.get("task_id")
+    task_id = path_params.get("task_id")
     if task_id is not None and connection.scope["path"].split("/")[4] != str(task_id):
         raise TaskNotFound(task_id)
+    # A new dict: Litestar caches the parsed parameters of a path and shares them.
+    connection.scope["path_params"] = {**path_params, "user_id": connection.user}
 
 
-# In a handler, the acting user's id: `me` has been replaced by the guard.
+async def before_owned_request(request: Request) -> None:
+    """Before every handler of one user's data: the owner check, then the body. A hook, not a
+    guard: Litestar copies the route handler for every guard it runs, on every request."""
+    if request.scope["method"] == "OPTIONS":  # answered with `Allow`, no token needed
+        return
+    _check_owner(request)
+    await strict_json_body(request)
+
+
+# In a handler, the acting user's id: `before_owned_request` has replaced `me`.
 UserId = Annotated[str, PathParameter(description="The token's user id (its `sub`), or `me`")]
 
 
@@ -63,6 +69,5 @@ Session = NamedDependency[AsyncSession]
 class OwnedController(Controller):
     """Routes of one user's data: only that user's token may use them."""
 
-    guards = [path_is_owned]
-    before_request = strict_json_body
+    before_request = before_owned_request
     security = [{"BearerToken": []}]
