@@ -6,14 +6,12 @@ that changes a task takes the owner's next change number, which orders the chang
 `ChangeCounter`). Every statement filters on the acting user, so another user's task cannot
 even be loaded. Statements are SQL expressions run on the session, not ORM instances: a write
 needs no identity map or unit of work, which cost more than the statements themselves.
-Handlers never commit what they wrote: the caller (the HTTP edge, or a test) owns the
-transaction. A write that is a single statement runs on its own when the caller has not begun
-one (`_alone`).
+Handlers never commit: the caller (the HTTP edge, or a test) owns the transaction.
 """
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 from msgspec import UNSET
@@ -21,7 +19,6 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     DateTime,
-    Executable,
     Insert,
     Row,
     Update,
@@ -35,7 +32,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import update as sql_update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
 from commands.recurrence import next_occurrence
@@ -64,13 +61,9 @@ _RETURNED = [
 
 
 async def create_task(session: AsyncSession, user_id: str, message: CreateTask) -> TaskRow:
-    """One statement, on its own, unless the task is created completed and may roll over."""
     now = utcnow()
     fields = msgspec.structs.asdict(message)
     fields |= {"series_start": message.due_date, "completed_at": now if message.completed else None}
-    if not message.completed:
-        params = _insert_params(user_id, fields, now)
-        return cast(TaskRow, await _alone(session, _INSERT, params))
     return await _roll_over(session, await _insert(session, user_id, fields, now))
 
 
@@ -114,7 +107,8 @@ async def set_completion(
         "versions": [v for v in if_match or () if v <= VERSION_MAX],
         "now": utcnow(),
     }
-    written = await _alone(session, _COMPLETIONS[toggle, if_match is not None], params)
+    statement = _COMPLETIONS[toggle, if_match is not None]
+    written = (await session.execute(statement, params)).one_or_none()
     if written is not None:
         return written
     task = await _load_for_update(session, user_id, task_id, if_match)
@@ -171,22 +165,6 @@ def _purge(condition: ColumnElement[bool]) -> Insert:
 
 
 # --- the steps ---------------------------------------------------------------------------------
-
-
-async def _alone(
-    session: AsyncSession, statement: Executable, params: Mapping[str, object]
-) -> TaskRow | None:
-    """The statement's row, run on its own (autocommit) when the session has no transaction
-    yet: a write that is one statement needs none, and then holds its locks (the owner's change
-    counter among them) only while it runs, not until the response is built and the session
-    committed. The session is left as it was found, with no transaction. A session already in
-    one, or bound to a connection that is (a test's), runs the statement in it."""
-    if session.in_transaction() or not isinstance(session.bind, AsyncEngine):
-        return (await session.execute(statement, params)).one_or_none()
-    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    row = (await session.execute(statement, params)).one_or_none()
-    await session.commit()  # commits nothing more: hands back the autocommitting connection
-    return row
 
 
 def _owned(task_id: object, user_id: object, *, in_trash: bool) -> ColumnElement[bool]:
@@ -264,18 +242,8 @@ async def _load_for_update(
 async def _insert(
     session: AsyncSession, user_id: str, fields: Mapping[str, object], now: datetime
 ) -> TaskRow:
-    return (await session.execute(_INSERT, _insert_params(user_id, fields, now))).one()
-
-
-def _insert_params(user_id: str, fields: Mapping[str, object], now: datetime) -> dict[str, object]:
-    return {
-        **fields,
-        "user_id": user_id,
-        "owner": user_id,
-        "created_at": now,
-        "updated_at": now,
-        "version": 1,
-    }
+    values = {"user_id": user_id, "owner": user_id, "created_at": now, "updated_at": now}
+    return (await session.execute(_INSERT, {**fields, **values, "version": 1})).one()
 
 
 async def _update(session: AsyncSession, task: TaskRow, values: Mapping[str, object]) -> TaskRow:
