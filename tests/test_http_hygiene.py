@@ -33,6 +33,12 @@ async def test_task_data_is_never_stored_by_caches(path, client, headers):
     assert response.headers["cache-control"] == "no-store"
 
 
+async def test_the_events_stream_is_never_stored_either(client, headers):
+    """The stream sets `Cache-Control: no-cache` itself: it is replaced, not repeated."""
+    response = await client.head("/api/me/events", headers=headers)
+    assert response.headers.get_list("cache-control") == ["no-store"]
+
+
 async def test_a_sane_request_id_from_the_client_is_echoed(client):
     response = await client.get("/health", headers={"X-Request-ID": "abc-123"})
     assert response.headers["x-request-id"] == "abc-123"
