@@ -43,6 +43,9 @@ REPLICA_RETRY_SECONDS = 5.0
 
 
 def connect_args(db: DatabaseURL) -> dict[str, Any]:
+    """Through a transaction pooler every statement must also run inside a transaction: asyncpg
+    prepares a statement in one round trip and runs it in the next, and only an open
+    transaction keeps the pooler from handing the second to another server connection."""
     args: dict[str, Any] = {"timeout": _CONNECT_TIMEOUT_SECONDS}
     if db.ssl is not None:
         args["ssl"] = db.ssl
@@ -112,11 +115,13 @@ def read_config(
     primary_config: SQLAlchemyAsyncConfig, primary: DatabaseURL, replica: DatabaseURL | None
 ) -> SQLAlchemyAsyncConfig:
     """Query handlers' sessions: on the replica when one is configured, else on the primary's
-    engine (and pool). In autocommit: each query is one statement, consistent on its own, so
-    BEGIN and COMMIT would be two round trips for nothing."""
+    engine (and pool). In autocommit on direct connections: each query is one statement,
+    consistent on its own, so BEGIN and COMMIT would be two round trips for nothing."""
     engine = primary_config.get_engine() if replica is None else replica_engine(replica, primary)
+    if not any(db.transaction_pooler for db in (primary, replica) if db is not None):
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     return SQLAlchemyAsyncConfig(
-        engine_instance=engine.execution_options(isolation_level="AUTOCOMMIT"),
+        engine_instance=engine,
         session_config=AsyncSessionConfig(expire_on_commit=False),
         session_dependency_key=READ_SESSION_KEY,
         engine_dependency_key=READ_ENGINE_KEY,

@@ -6,8 +6,8 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -16,24 +16,30 @@ from persistence.database import make_engine
 from service.app import create_app
 from service.settings import Settings
 from tests.components import HEAD, PgBouncer, schema_revision
-from tests.helpers import TASKAPI, TEST_SECRET, bearer
+from tests.helpers import TASKAPI, TEST_SECRET, bearer, live_server
 
 IN_FLIGHT = 40
+READS_PER_USER = 5
 
 
 @pytest.fixture
-async def pooled_client(pgbouncer: PgBouncer, engine) -> AsyncIterator[AsyncTestClient]:
+async def pooled_client(pgbouncer: PgBouncer, engine) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on a real socket, so that its requests run side by side, as in production (the
+    in-process test client takes them one at a time)."""
     settings = Settings(
         database_url=pgbouncer.url(engine.url.database),
         database_pooler="transaction",
         jwt_secret=TEST_SECRET,
         auto_migrate=False,
+        rate_limit=("minute", 100_000),
     )
-    async with AsyncTestClient(create_app(settings)) as client:
-        yield client
+    with live_server(create_app(settings)) as url:
+        limits = httpx.Limits(max_connections=IN_FLIGHT * 2)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+            yield client
 
 
-async def _task_lifecycle(client: AsyncTestClient) -> list[int]:
+async def _task_lifecycle(client: httpx.AsyncClient) -> list[int]:
     """Create, read, list, update, complete and delete one task; the statuses on the way."""
     headers = bearer(uuid.uuid4().hex)
     created = await client.post("/api/me/tasks", json={"title": "pooled"}, headers=headers)
@@ -88,3 +94,19 @@ def test_migrations_run_through_a_transaction_pooler(pgbouncer, empty_database):
     )
     assert result.returncode == 0, result.stderr
     assert asyncio.run(schema_revision(empty_database)) == HEAD
+
+
+async def _reads(client: httpx.AsyncClient) -> list[int]:
+    headers = bearer(uuid.uuid4().hex)
+    created = await client.post("/api/me/tasks", json={"title": "read"}, headers=headers)
+    url = created.headers["location"]
+    reads = [client.get(url, headers=headers) for _ in range(READS_PER_USER)]
+    reads += [client.get("/api/me/tasks", headers=headers) for _ in range(READS_PER_USER)]
+    return [response.status_code for response in await asyncio.gather(*reads)]
+
+
+async def test_concurrent_reads_work_through_a_transaction_pooler(pooled_client):
+    """Reads outside a transaction would prepare a statement on one server connection and run
+    it on whichever the pooler hands out next."""
+    users = await asyncio.gather(*(_reads(pooled_client) for _ in range(IN_FLIGHT)))
+    assert users == [[200] * READS_PER_USER * 2] * IN_FLIGHT
