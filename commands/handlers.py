@@ -6,12 +6,14 @@ that changes a task takes the owner's next change number, which orders the chang
 `ChangeCounter`). Every statement filters on the acting user, so another user's task cannot
 even be loaded. Statements are SQL expressions run on the session, not ORM instances: a write
 needs no identity map or unit of work, which cost more than the statements themselves.
-Handlers never commit: the caller (the HTTP edge, or a test) owns the transaction.
+Handlers never commit what they wrote: the caller (the HTTP edge, or a test) owns the
+transaction. A write that is a single statement runs on its own when the caller has not begun
+one (`_alone`).
 """
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from msgspec import UNSET
@@ -19,6 +21,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     DateTime,
+    Executable,
     Insert,
     Row,
     Update,
@@ -36,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
 from commands.recurrence import next_occurrence
+from persistence.database import AUTOCOMMIT_SAFE
 from persistence.domain import (
     VERSION_MAX,
     PreconditionFailed,
@@ -61,9 +65,13 @@ _RETURNED = [
 
 
 async def create_task(session: AsyncSession, user_id: str, message: CreateTask) -> TaskRow:
+    """One statement, on its own, unless the task is created completed and may roll over."""
     now = utcnow()
     fields = msgspec.structs.asdict(message)
     fields |= {"series_start": message.due_date, "completed_at": now if message.completed else None}
+    if not message.completed:
+        params = _insert_params(user_id, fields, now)
+        return cast(TaskRow, await _alone(session, _INSERT, params))
     return await _roll_over(session, await _insert(session, user_id, fields, now))
 
 
@@ -107,8 +115,7 @@ async def set_completion(
         "versions": [v for v in if_match or () if v <= VERSION_MAX],
         "now": utcnow(),
     }
-    statement = _COMPLETIONS[toggle, if_match is not None]
-    written = (await session.execute(statement, params)).one_or_none()
+    written = await _alone(session, _COMPLETIONS[toggle, if_match is not None], params)
     if written is not None:
         return written
     task = await _load_for_update(session, user_id, task_id, if_match)
@@ -165,6 +172,23 @@ def _purge(condition: ColumnElement[bool]) -> Insert:
 
 
 # --- the steps ---------------------------------------------------------------------------------
+
+
+async def _alone(
+    session: AsyncSession, statement: Executable, params: Mapping[str, object]
+) -> TaskRow | None:
+    """The statement's row, run on its own (autocommit) when the session has no transaction
+    yet: a write that is one statement needs none, and then holds its locks (the owner's change
+    counter among them) only while it runs, not until the response is built and the session
+    committed. The session is left as it was found, with no transaction. A session already in
+    one, or whose connections go through a transaction pooler (see `AUTOCOMMIT_SAFE`), runs
+    the statement in a transaction."""
+    if session.in_transaction() or not session.info.get(AUTOCOMMIT_SAFE):
+        return (await session.execute(statement, params)).one_or_none()
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    row = (await session.execute(statement, params)).one_or_none()
+    await session.commit()  # commits nothing more: hands back the autocommitting connection
+    return row
 
 
 def _owned(task_id: object, user_id: object, *, in_trash: bool) -> ColumnElement[bool]:
@@ -242,8 +266,18 @@ async def _load_for_update(
 async def _insert(
     session: AsyncSession, user_id: str, fields: Mapping[str, object], now: datetime
 ) -> TaskRow:
-    values = {"user_id": user_id, "owner": user_id, "created_at": now, "updated_at": now}
-    return (await session.execute(_INSERT, {**fields, **values, "version": 1})).one()
+    return (await session.execute(_INSERT, _insert_params(user_id, fields, now))).one()
+
+
+def _insert_params(user_id: str, fields: Mapping[str, object], now: datetime) -> dict[str, object]:
+    return {
+        **fields,
+        "user_id": user_id,
+        "owner": user_id,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
 
 
 async def _update(session: AsyncSession, task: TaskRow, values: Mapping[str, object]) -> TaskRow:

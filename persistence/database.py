@@ -29,6 +29,9 @@ READ_ENGINE_KEY = "read_engine"
 # unreachable.
 ON_PRIMARY = "on_primary"
 LISTENER_NAME = "taskapi-listener"  # `application_name` of the connection that LISTENs
+# True in a session's `info` when its connections are direct, so that a statement may run
+# outside a transaction: through a transaction pooler it may not (see `connect_args`).
+AUTOCOMMIT_SAFE = "autocommit_safe"
 
 # Neon suspends idle computes after 5 minutes and drops their connections: recycle before that,
 # set aside connections the server has closed (see `_refuse_closed`), and give a waking compute
@@ -100,7 +103,9 @@ def write_config(primary: DatabaseURL) -> SQLAlchemyAsyncConfig:
     """The primary: command handlers' sessions, committed when the response is sent."""
     return SQLAlchemyAsyncConfig(
         engine_instance=engine_for(primary),
-        session_config=AsyncSessionConfig(expire_on_commit=False),
+        session_config=AsyncSessionConfig(
+            expire_on_commit=False, info={AUTOCOMMIT_SAFE: _direct(primary)}
+        ),
         before_send_handler="autocommit",
         # The handlers move `updated_at` only when a value really changes (not on a trash move
         # or a change-feed number), so advanced-alchemy's touch-on-every-flush is off.
@@ -118,7 +123,7 @@ def read_config(
     engine (and pool). In autocommit on direct connections: each query is one statement,
     consistent on its own, so BEGIN and COMMIT would be two round trips for nothing."""
     engine = primary_config.get_engine() if replica is None else replica_engine(replica, primary)
-    if not any(db.transaction_pooler for db in (primary, replica) if db is not None):
+    if _direct(primary, replica):
         engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     return SQLAlchemyAsyncConfig(
         engine_instance=engine,
@@ -129,6 +134,10 @@ def read_config(
         session_maker_app_state_key="read_session_maker",
         session_scope_key="_read_session",
     )
+
+
+def _direct(*databases: DatabaseURL | None) -> bool:
+    return not any(db.transaction_pooler for db in databases if db is not None)
 
 
 def replica_engine(replica: DatabaseURL, primary: DatabaseURL) -> AsyncEngine:

@@ -1,13 +1,16 @@
 """Command handlers and write-side messages, against a real PostgreSQL in a rolled-back session."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.handlers import create_task, delete_task, patch_task, replace_task, set_completion
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
+from persistence.database import AUTOCOMMIT_SAFE
 from persistence.domain import InvalidField, Priority, Recurrence, TaskNotFound, utcnow
 from persistence.models import Task
 from queries.handlers import get_task
@@ -732,3 +735,58 @@ def test_decode_set_completion(body, expected):
 def test_decode_set_completion_rejects_unknown_field():
     with pytest.raises(msgspec.ValidationError):
         msgspec.json.decode(b'{"completed": true, "title": "x"}', type=SetCompletion)
+
+
+# --- transactions: a one-statement write on a session with none open ---------------------------
+
+
+async def _version_seen_elsewhere(engine, task_id: int) -> int:
+    async with engine.connect() as connection:
+        return await connection.scalar(select(Task.version).where(Task.id == task_id))
+
+
+def _api_session(engine, *, direct: bool = True) -> AsyncSession:
+    """A session as the API's are: fresh, its connections direct or through a pooler."""
+    return AsyncSession(engine, info={AUTOCOMMIT_SAFE: direct})
+
+
+async def test_a_one_statement_write_on_a_fresh_session_is_committed_at_once(engine):
+    """The completion and the create hold no transaction (nor the owner's change counter) open
+    after their statement."""
+    user = other_user()
+    async with _api_session(engine) as session:
+        task = await create_task(session, user, CreateTask(title="t"))
+        assert not session.in_transaction()  # as it was found
+        assert await _version_seen_elsewhere(engine, task.id) == 1
+        completed = await set_completion(session, user, task.id, SetCompletion())
+        assert await _version_seen_elsewhere(engine, task.id) == completed.version == 2
+        async with _api_session(engine) as other:  # the counter is free: no wait
+            await asyncio.wait_for(create_task(other, user, CreateTask(title="u")), timeout=5)
+
+
+async def test_a_completion_that_rolls_over_is_one_transaction_even_on_a_fresh_session(engine):
+    user = other_user()
+    due = utcnow() + timedelta(days=1)
+    message = CreateTask(title="daily", due_date=due, recurrence=Recurrence.DAILY)
+    async with _api_session(engine) as setup:
+        task = await create_task(setup, user, message)
+    async with _api_session(engine) as session:
+        completed = await set_completion(session, user, task.id, SetCompletion(completed=True))
+        assert completed.rolled_over
+        assert await _version_seen_elsewhere(engine, task.id) == 1  # not committed yet
+        await session.rollback()
+    assert await _version_seen_elsewhere(engine, task.id) == 1
+    async with engine.connect() as connection:
+        count = select(func.count()).select_from(Task).where(Task.user_id == user)
+        assert await connection.scalar(count) == 1  # no next occurrence was left behind
+
+
+async def test_through_a_pooler_a_one_statement_write_stays_in_the_transaction(engine):
+    """A pooler may run a statement prepared outside a transaction on another connection."""
+    user = other_user()
+    async with _api_session(engine, direct=False) as session:
+        task = await create_task(session, user, CreateTask(title="t"))
+        await set_completion(session, user, task.id, SetCompletion())
+        assert session.in_transaction()
+        await session.rollback()
+    assert await _version_seen_elsewhere(engine, task.id) is None
