@@ -37,9 +37,10 @@ AUTOCOMMIT_SAFE = "autocommit_safe"
 # set aside connections the server has closed (see `_refuse_closed`), and give a waking compute
 # a few seconds to answer.
 _POOL_RECYCLE_SECONDS = 240
-# Connections kept open per instance, and how many more a burst may open (and close again).
+# Connections kept open per worker. A burst beyond them waits for one: a connection opened for
+# the burst and closed after it would cost a connect (a TLS handshake on Neon) and every
+# statement prepared afresh, burst after burst.
 _POOL_SIZE = 20
-_POOL_OVERFLOW = 10
 _CONNECT_TIMEOUT_SECONDS = 10
 # How long reads stay on the primary after the replica failed to answer, before trying it again.
 REPLICA_RETRY_SECONDS = 5.0
@@ -65,7 +66,7 @@ def connect_args(db: DatabaseURL) -> dict[str, Any]:
 def _engine_options(db: DatabaseURL) -> dict[str, Any]:
     return {
         "pool_size": _POOL_SIZE,
-        "max_overflow": _POOL_OVERFLOW,
+        "max_overflow": 0,
         "pool_recycle": _POOL_RECYCLE_SECONDS,
         "connect_args": connect_args(db),
     }

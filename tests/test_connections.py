@@ -3,11 +3,12 @@ replaced before use, with no ping on every checkout."""
 
 import asyncio
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from persistence.database import make_engine
 
 BACKEND_PID = text("SELECT pg_backend_pid()")
+BURST = 60  # requests in flight at once, more than the pool holds
 
 
 async def test_a_connection_the_server_closed_is_replaced_at_checkout(database_url, engine):
@@ -27,5 +28,28 @@ async def test_a_connection_the_server_closed_is_replaced_at_checkout(database_u
         async with pool_engine.connect() as connection:  # no error: a fresh connection
             second_pid = await connection.scalar(BACKEND_PID)
         assert second_pid != first_pid
+    finally:
+        await pool_engine.dispose()
+
+
+async def test_a_burst_beyond_the_pool_waits_for_its_connections_rather_than_opening_more(
+    database_url,
+):
+    """A connection opened for a burst and closed after it would cost a connect (a TLS
+    handshake on Neon) and every statement prepared afresh, burst after burst."""
+    pool_engine = make_engine(database_url)
+    opened: list[object] = []
+    event.listen(
+        pool_engine.sync_engine, "connect", lambda connection, _: opened.append(connection)
+    )
+
+    async def hold_a_connection() -> None:
+        async with pool_engine.connect() as connection:
+            await connection.execute(text("SELECT pg_sleep(0.02)"))
+
+    try:
+        for _ in range(3):
+            await asyncio.gather(*(hold_a_connection() for _ in range(BURST)))
+        assert 0 < len(opened) == pool_engine.pool.size() < BURST
     finally:
         await pool_engine.dispose()
