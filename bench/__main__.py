@@ -7,6 +7,7 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--duration", type=int, default=15, help="seconds measured per run")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of load before each run")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="service and lean runs per workload (the median)"
+    )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
@@ -110,16 +114,25 @@ class Bench:
     def run_workloads(
         self, servers: dict[str, Server], workloads: list[str], data: Path
     ) -> list[WorkloadResult]:
-        """Each workload on the service, then straight away on the lean ceiling, so that both
-        see the machine (and its noise) as nearly alike as possible."""
+        """Each workload on the service and on the lean ceiling back to back, so that both see
+        the machine (and its noise) as nearly alike as possible; in rounds, which one goes
+        first alternating, of which the median round is kept."""
         results = []
         for workload in workloads:
-            service, service_rss = self.measure(servers["service"], workload, data)
-            lean, lean_rss = self.measure(servers["lean"], workload, data)
-            _ceiling("lean", lean)
-            results.append(WorkloadResult(workload, service, service_rss, lean, lean_rss))
-            _say(results[-1].summary_line())
+            count = self.report.load.rounds
+            rounds = [self.run_round(servers, workload, data, n) for n in range(count)]
+            for each in rounds:
+                _say(each.summary_line())
+            results.append(_median_round(rounds))
         return results
+
+    def run_round(
+        self, servers: dict[str, Server], workload: str, data: Path, number: int
+    ) -> WorkloadResult:
+        order = ["service", "lean"] if number % 2 == 0 else ["lean", "service"]
+        measured = {name: self.measure(servers[name], workload, data) for name in order}
+        (service, service_rss), (lean, lean_rss) = measured["service"], measured["lean"]
+        return WorkloadResult(workload, service, service_rss, _ceiling("lean", lean), lean_rss)
 
     def measure(self, server: Server, workload: str, data: Path) -> tuple[Measurement, list[float]]:
         server.reset_peak_memory()
@@ -131,6 +144,21 @@ class Bench:
         with self.serve("service", workers=1) as single:
             flame = profile(single, "get", data, self.report.load, self.scratch / "get.txt")
         self.report.flame = flame
+
+
+def _median_round(rounds: list[WorkloadResult]) -> WorkloadResult:
+    median = sorted(rounds, key=lambda each: each.throughput_ratio)[len(rounds) // 2]
+    return replace(
+        median,
+        service_rss_mib=_highest([each.service_rss_mib for each in rounds]),
+        lean_rss_mib=_highest([each.lean_rss_mib for each in rounds]),
+        round_ratios=[each.throughput_ratio for each in rounds],
+    )
+
+
+def _highest(peaks_by_round: list[list[float]]) -> list[float]:
+    """Each worker's highest peak over the rounds (the same workers, in the same order)."""
+    return [max(peaks) for peaks in zip(*peaks_by_round, strict=True)]
 
 
 async def _explain(database_url: str, user: User) -> dict[str, str]:
@@ -170,7 +198,9 @@ def run(options: argparse.Namespace, report: Report) -> None:
 def main() -> None:
     options = _options()
     require_command("wrk", "wrk")
-    load = LoadSettings(options.connections, options.threads, options.duration, options.warmup)
+    load = LoadSettings(
+        options.connections, options.threads, options.duration, options.warmup, options.rounds
+    )
     started = datetime.now(UTC)
     report = Report(started=started, machine=describe_machine(), load=load, note=options.note)
     run(options, report)

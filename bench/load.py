@@ -18,6 +18,7 @@ class LoadSettings:
     threads: int
     duration: int
     warmup: int
+    rounds: int
 
 
 @dataclass(frozen=True)

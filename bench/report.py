@@ -31,6 +31,9 @@ class WorkloadResult:
     service_rss_mib: list[float]
     lean: Measurement
     lean_rss_mib: list[float]
+    # Every round's throughput vs lean, in the order run; the measurements above are the
+    # median round's, the peak RSS the highest of all rounds.
+    round_ratios: list[float] = field(default_factory=list)
 
     @property
     def throughput_ratio(self) -> float:
@@ -98,6 +101,10 @@ def _rss(values: list[float]) -> str:
     return " / ".join(f"{value:.0f}" for value in values)
 
 
+def _ratios(values: list[float]) -> str:
+    return " / ".join(f"{value:.2f}" for value in values)
+
+
 def _errors(measurement: Measurement) -> str:
     if not measurement.errors:
         return "0"
@@ -111,8 +118,8 @@ def _results_table(results: list[WorkloadResult], framework: Measurement | None)
     lines = [
         "| workload | service req/s | p50 / p99 ms | errors | peak RSS per worker MiB "
         "| lean req/s | lean p50 / p99 ms | lean errors | lean RSS MiB "
-        "| throughput vs lean | p99 vs lean | vs framework | targets missed |",
-        "| --- " + "| ---: " * 11 + "| --- |",
+        "| throughput vs lean | each round | p99 vs lean | vs framework | targets missed |",
+        "| --- " + "| ---: " * 12 + "| --- |",
     ]
     for r in results:
         s, lean = r.service, r.lean
@@ -123,7 +130,8 @@ def _results_table(results: list[WorkloadResult], framework: Measurement | None)
             f"| {r.workload} | {s.requests_per_second:,.0f} | {s.p50_ms:.1f} / {s.p99_ms:.1f} "
             f"| {_errors(s)} | {_rss(r.service_rss_mib)} | {lean.requests_per_second:,.0f} "
             f"| {lean.p50_ms:.1f} / {lean.p99_ms:.1f} | {_errors(lean)} | {_rss(r.lean_rss_mib)} "
-            f"| {r.throughput_ratio:.2f}x | {r.p99_ratio:.1f}x | {versus_framework} "
+            f"| {r.throughput_ratio:.2f}x | {_ratios(r.round_ratios)} | {r.p99_ratio:.1f}x "
+            f"| {versus_framework} "
             f"| {', '.join(r.missed_targets()) or 'none'} |"
         )
     return lines
@@ -188,6 +196,10 @@ def render(report: Report) -> str:
         "`uv run python -m bench" + (" --large" if report.large else "") + "`: "
         f"wrk with {load.connections} connections on {load.threads} threads, {load.duration} s "
         f"measured after {load.warmup} s of warm-up, on the same machine as the servers. "
+        f"Each workload runs {load.rounds} rounds of the service and the lean ceiling back to "
+        "back, in alternating order; a table row is the round whose throughput ratio is the "
+        "median, and `each round` gives every round's ratio, as the machine's noise moves "
+        "both apps' numbers from one run to the next. "
         "Each app runs under `uvicorn --workers 2`; every request carries an HS256 token of "
         "one of the seeded users, in rotation. 50 users x 200 tasks were created through the "
         "API. `mixed` is 35% list, 35% get, 15% create, 15% toggle. Errors count every non-2xx "
