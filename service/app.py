@@ -4,7 +4,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from importlib.metadata import version
 from typing import Any
 
@@ -85,6 +85,12 @@ def _rate_limit_store(settings: Settings) -> Store:
     return RedisStore.with_client(settings.redis_url, namespace="taskapi")
 
 
+def _jwks_client(settings: Settings) -> AbstractAsyncContextManager[httpx.AsyncClient | None]:
+    """An HTTP client for the JWKS, only when one is configured: its TLS context alone holds
+    a CA bundle of 2 MiB in every worker."""
+    return httpx.AsyncClient() if settings.jwks_url else nullcontext()
+
+
 def tune_collector() -> None:
     """Move what start-up built (modules, routes, the app) out of the collector's sight, and
     collect less often: a server allocates in bursts per request that mostly free themselves,
@@ -137,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         listener = asyncio.create_task(listen_for_changes(settings.primary, live.hub))
         app.state.live_updates = live
         try:
-            async with httpx.AsyncClient() as client:
+            async with _jwks_client(settings) as client:
                 app.state.token_verifier = TokenVerifier.from_settings(settings, client)
                 tune_collector()
                 with closing_on_signals(live.hub):

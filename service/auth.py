@@ -152,8 +152,9 @@ class TokenVerifier:
     audience: tuple[str, ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> "TokenVerifier":
-        jwks = JWKSCache(settings.jwks_url, client) if settings.jwks_url else None
+    def from_settings(cls, settings: Settings, client: httpx.AsyncClient | None) -> "TokenVerifier":
+        """`client` fetches the JWKS; there is none when no `JWKS_URL` is set."""
+        jwks = JWKSCache(settings.jwks_url, client) if settings.jwks_url and client else None
         return cls(settings.jwt_secret, jwks, settings.jwt_issuer, settings.jwt_audience)
 
     async def _key_for(self, header: dict[str, Any]) -> Any:
