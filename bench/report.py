@@ -213,9 +213,8 @@ def render(report: Report) -> str:
         "**framework** ceiling is the JWT check in front of a "
         "route that answers from memory (`bench/ceilings/framework.py`). Peak RSS is each "
         "worker's VmHWM, reset before each workload. The service's rate limit is on, at "
-        "1,000,000 requests per second per user: Litestar's limiter stores a timestamp per "
-        "request in its window, so a per-minute budget the load never exhausts would hold "
-        "thousands per user, where the default budget (300/minute) holds 300 at most.",
+        "1,000,000 requests per minute per user, a budget the load never exhausts; a request "
+        "costs the same whatever the budget (one counter per user and window).",
         "",
         "## Machine",
         "",

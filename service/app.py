@@ -10,15 +10,12 @@ from typing import Any
 
 import httpx
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
-from litestar import Litestar, Request
+from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.routes import HTTPRoute
-from litestar.stores.base import Store
-from litestar.stores.memory import MemoryStore
 from litestar.types import Receive, Scope, Send
 
 from persistence.database import read_config, write_config
@@ -36,13 +33,13 @@ from service.hygiene import answered_methods, head_as_get, hygiene
 from service.live import LiveUpdates, closing_on_signals, listen_for_changes
 from service.observability import access_log, configure_logging, silence_server_access_log
 from service.openapi import RequestBodySchemas, openapi_config
+from service.rate_limits import BUDGETS_STATE_KEY, budgets_for, rate_limit
 from service.settings import Settings
 
 logger = logging.getLogger("taskapi")
 
 MAX_BODY_BYTES = 64 * 1024
 PUBLIC_PATHS = ["^/$", "^/health$", "^/ready$", "^/schema"]
-RATE_LIMIT_STORE = "rate_limit"
 
 
 def _cors(settings: Settings) -> CORSConfig:
@@ -60,29 +57,6 @@ def _cors(settings: Settings) -> CORSConfig:
         expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
         max_age=600,
     )
-
-
-def _client_identity(request: Request) -> str:
-    """Budgets are per user on authenticated routes, per client address elsewhere."""
-    user = request.scope.get("user")
-    return f"user:{user}" if user else f"address:{get_remote_address(request)}"
-
-
-def _rate_limit(settings: Settings) -> RateLimitConfig:
-    return RateLimitConfig(
-        rate_limit=settings.rate_limit,  # type: ignore[arg-type]
-        identifier_for_request=_client_identity,
-        store=RATE_LIMIT_STORE,
-    )
-
-
-def _rate_limit_store(settings: Settings) -> Store:
-    """In process memory, or in Redis so that every instance draws on one budget per user."""
-    if settings.redis_url is None:
-        return MemoryStore()
-    from litestar.stores.redis import RedisStore  # see `problem_details`: only when configured
-
-    return RedisStore.with_client(settings.redis_url, namespace="taskapi")
 
 
 def _jwks_client(settings: Settings) -> AbstractAsyncContextManager[httpx.AsyncClient | None]:
@@ -125,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         settings = with_local_defaults(settings)
     settings.check()
     db = write_config(settings.primary)
+    budgets = budgets_for(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -136,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 db.get_engine(),
                 settings.housekeeping_seconds,
                 settings.trash_retention,
-                app.stores.get(RATE_LIMIT_STORE),
+                budgets,
             )
         )
         live = LiveUpdates(db.get_engine(), settings.trash_retention, settings.heartbeat_seconds)
@@ -154,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             listener.cancel()
             with suppress(asyncio.CancelledError):  # let it close its connection
                 await listener
+            await budgets.close()
 
     return TaskAPI(
         route_handlers=[
@@ -164,7 +140,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ready,
             to_the_docs,
         ],
-        state=State({"trash_retention": settings.trash_retention}),
+        state=State({"trash_retention": settings.trash_retention, BUDGETS_STATE_KEY: budgets}),
         plugins=[
             SQLAlchemyPlugin(config=[db, read_config(db, settings.primary, settings.replica)]),
             ProblemDetailsPlugin(problem_details(redis=settings.redis_url is not None)),
@@ -173,9 +149,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Authentication first, so that the rate limit knows whose budget a request draws on.
         middleware=[
             DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS),
-            _rate_limit(settings).middleware,
+            rate_limit(settings, budgets),
         ],
-        stores={RATE_LIMIT_STORE: _rate_limit_store(settings)},
         logging_config=None,
         lifespan=[lifespan],
         cors_config=_cors(settings),

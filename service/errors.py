@@ -97,8 +97,7 @@ def _from_http(exc: HTTPException) -> ProblemDetailsException:
 
 
 def _from_rate_limit(exc: HTTPException) -> ProblemDetailsException:
-    headers = dict(exc.headers or {})
-    headers["Retry-After"] = headers.get("RateLimit-Reset", "1")
+    headers = {"Retry-After": "1"} | dict(exc.headers or {})
     return problem(429, "Too many requests; retry after the time given", headers=headers)
 
 

@@ -10,14 +10,13 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from litestar.stores.base import Store
-from litestar.stores.memory import MemoryStore
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from commands.handlers import purge_expired
 from commands.idempotency import purge_expired_keys
 from persistence.domain import utcnow
+from service.rate_limits import Budgets
 
 logger = logging.getLogger("taskapi.housekeeping")
 
@@ -29,13 +28,12 @@ async def purge_once(engine: AsyncEngine, trash_retention: timedelta) -> None:
 
 
 async def keep_house(
-    engine: AsyncEngine, interval_seconds: float, trash_retention: timedelta, budgets: Store
+    engine: AsyncEngine, interval_seconds: float, trash_retention: timedelta, budgets: Budgets
 ) -> None:
     while True:
         try:
             await purge_once(engine, trash_retention)
         except (OSError, DBAPIError) as error:  # the database is away: try again next round
             logger.warning("housekeeping skipped: %s", type(error).__name__)
-        if isinstance(budgets, MemoryStore):  # it forgets an expired budget only when asked for
-            await budgets.delete_expired()  # it, and every client leaves one (Redis expires them)
+        budgets.forget_closed()
         await asyncio.sleep(interval_seconds)

@@ -6,15 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import httpx
 import pytest
 import redis
 from litestar.testing import AsyncTestClient
 
-from service.app import RATE_LIMIT_STORE, create_app
+from service.app import create_app
+from service.rate_limits import BUDGETS_STATE_KEY
 from service.settings import ConfigurationError, Settings
-from tests.helpers import assert_problem, bearer, other_user
+from tests.helpers import assert_problem, bearer, free_port, live_server, other_user
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+BUDGET = 20
 
 
 @asynccontextmanager
@@ -52,6 +55,29 @@ async def test_over_the_budget_is_429_with_retry_after(settings):
     assert_too_many(refused)
 
 
+async def test_every_response_says_what_is_left_of_the_budget(settings):
+    user = other_user()
+    async with client_with(settings, rate_limit=("minute", 2)) as client:
+        responses = [await client.get("/api/me/tasks", headers=bearer(user)) for _ in range(3)]
+    assert [r.headers["ratelimit-remaining"] for r in responses] == ["1", "0", "0"]
+    for response in responses:
+        assert response.headers["ratelimit-limit"] == "2"
+        assert response.headers["ratelimit-policy"] == "2; w=60"
+        assert 1 <= int(response.headers["ratelimit-reset"]) <= 60
+    assert_too_many(responses[-1])
+    assert 1 <= int(responses[-1].headers["retry-after"]) <= 60
+
+
+async def test_a_spent_budget_is_whole_again_when_its_window_closes(settings):
+    user = other_user()
+    async with client_with(settings, rate_limit=("second", 1)) as client:
+        assert (await client.get("/api/me/tasks", headers=bearer(user))).status_code == 200
+        refused = await client.get("/api/me/tasks", headers=bearer(user))
+        assert_too_many(refused)
+        await asyncio.sleep(int(refused.headers["retry-after"]) + 0.1)
+        assert (await client.get("/api/me/tasks", headers=bearer(user))).status_code == 200
+
+
 async def test_budgets_are_per_user_not_per_address(settings):
     spender, bystander = other_user(), other_user()
     async with client_with(settings, rate_limit=("minute", 2)) as client:
@@ -80,6 +106,31 @@ async def test_with_redis_every_instance_draws_on_one_budget(settings, redis_url
         assert_too_many(await second.get("/api/me/tasks", headers=bearer(user)))
 
 
+async def test_with_redis_instances_racing_spend_the_budget_exactly(settings, redis_url):
+    """Counting is one atomic step in Redis: requests arriving at two instances at once cannot
+    both take the last request of a budget. On real sockets, for requests side by side."""
+    user = other_user()
+    shared = replace(settings, rate_limit=("minute", BUDGET), redis_url=redis_url)
+    with live_server(create_app(shared)) as first, live_server(create_app(shared)) as second:
+        limits = httpx.Limits(max_connections=BUDGET * 2)
+        async with httpx.AsyncClient(limits=limits, timeout=30, headers=bearer(user)) as http:
+            requests = [
+                http.get(f"{instance}/api/me/tasks")
+                for _ in range(BUDGET)
+                for instance in (first, second)
+            ]
+            statuses = [response.status_code for response in await asyncio.gather(*requests)]
+    assert sorted(statuses) == [200] * BUDGET + [429] * BUDGET
+
+
+async def test_while_redis_is_unreachable_requests_are_503_with_retry_after(settings):
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    async with client_with(settings, redis_url=nowhere) as client:
+        response = await client.get("/api/me/tasks", headers=bearer(other_user()))
+    assert_problem(response, 503)
+    assert int(response.headers["retry-after"]) >= 1
+
+
 async def test_without_redis_each_instance_keeps_its_own_budget(settings):
     user = other_user()
     async with (
@@ -105,16 +156,16 @@ def test_a_rate_limit_that_cannot_work_refuses_to_start(value):
 
 
 async def test_spent_budgets_are_dropped_from_memory_in_the_background(settings):
-    """The memory store forgets an expired budget only when that client comes back; the
-    housekeeping loop drops the others, so memory does not grow with every client ever seen."""
+    """Every client ever seen leaves a window behind; the housekeeping loop drops the closed
+    ones, so memory does not grow with them."""
     app = create_app(replace(settings, rate_limit=("second", 5), housekeeping_seconds=0.05))
-    budgets = app.stores.get(RATE_LIMIT_STORE)
+    budgets = app.state[BUDGETS_STATE_KEY]
     async with AsyncTestClient(app) as client:
         for user in [other_user() for _ in range(3)]:
             assert (await client.get("/api/me/tasks", headers=bearer(user))).status_code == 200
-        assert len(budgets._store) >= 3  # the memory in question has no public measure
+        assert len(budgets) >= 3
         for _ in range(60):
             await asyncio.sleep(0.05)
-            if not budgets._store:
+            if not len(budgets):
                 break
-        assert budgets._store == {}
+        assert len(budgets) == 0
