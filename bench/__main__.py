@@ -153,6 +153,7 @@ def _median_round(rounds: list[WorkloadResult]) -> WorkloadResult:
         service_rss_mib=_highest([each.service_rss_mib for each in rounds]),
         lean_rss_mib=_highest([each.lean_rss_mib for each in rounds]),
         round_ratios=[each.throughput_ratio for each in rounds],
+        round_p99_ratios=[each.p99_ratio for each in rounds],
     )
 
 
