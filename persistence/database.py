@@ -33,10 +33,15 @@ LISTENER_NAME = "taskapi-listener"  # `application_name` of the connection that 
 # outside a transaction: through a transaction pooler it may not (see `connect_args`).
 AUTOCOMMIT_SAFE = "autocommit_safe"
 
-# Neon suspends idle computes after 5 minutes and drops their connections: recycle before that,
-# set aside connections the server has closed (see `_refuse_closed`), and give a waking compute
-# a few seconds to answer.
-_POOL_RECYCLE_SECONDS = 240
+# Neon suspends an idle compute after 5 minutes and closes its connections: a pooled connection
+# the server has closed, or one left idle longer than this (which a network may have dropped
+# without a word), is replaced at checkout (see `_replace_stale`), and a waking compute gets a
+# few seconds to answer. A connection in use is never retired for its age alone: retiring by
+# age (`pool_recycle`) had every connection of a busy pool reconnect in the same few seconds,
+# all of them opened together under the first load, a stall every few minutes.
+_IDLE_SECONDS = 240
+# In a pooled connection's `info` (cleared when it reconnects): when it was last checked in.
+IDLE_SINCE = "idle_since"
 # Connections kept open per worker. A burst beyond them waits for one: a connection opened for
 # the burst and closed after it would cost a connect (a TLS handshake on Neon) and every
 # statement prepared afresh, burst after burst.
@@ -67,7 +72,6 @@ def _engine_options(db: DatabaseURL) -> dict[str, Any]:
     return {
         "pool_size": _POOL_SIZE,
         "max_overflow": 0,
-        "pool_recycle": _POOL_RECYCLE_SECONDS,
         "connect_args": connect_args(db),
     }
 
@@ -79,17 +83,24 @@ def make_engine(raw_url: str) -> AsyncEngine:
 
 def engine_for(db: DatabaseURL) -> AsyncEngine:
     engine = create_async_engine(db.url, **_engine_options(db))
-    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed)
+    event.listen(engine.sync_engine.pool, "checkin", _note_idle_since)
+    event.listen(engine.sync_engine.pool, "checkout", _replace_stale)
     return engine
 
 
-def _refuse_closed(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+def _note_idle_since(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[IDLE_SINCE] = time.monotonic()
+
+
+def _replace_stale(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
     """Instead of a pre-ping (three round trips on every checkout): a connection whose socket
-    the server has closed, as Neon does when it suspends, is replaced before use. One that fails
-    in use anyway invalidates the pool (SQLAlchemy's disconnect handling), and the request
-    gets a 503."""
+    the server has closed, as Neon does when it suspends, or that sat idle longer than
+    `_IDLE_SECONDS`, is replaced before use. One that fails in use anyway invalidates the pool
+    (SQLAlchemy's disconnect handling), and the request gets a 503."""
     if record.driver_connection.is_closed():
         raise DisconnectionError("closed by the server")  # the pool connects afresh
+    if time.monotonic() - record.info.get(IDLE_SINCE, time.monotonic()) > _IDLE_SECONDS:
+        raise DisconnectionError("idle too long")
 
 
 def listening_engine(db: DatabaseURL) -> AsyncEngine:

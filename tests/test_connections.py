@@ -5,6 +5,7 @@ import asyncio
 
 from sqlalchemy import event, text
 
+from persistence import database
 from persistence.database import make_engine
 
 BACKEND_PID = text("SELECT pg_backend_pid()")
@@ -51,5 +52,36 @@ async def test_a_burst_beyond_the_pool_waits_for_its_connections_rather_than_ope
         for _ in range(3):
             await asyncio.gather(*(hold_a_connection() for _ in range(BURST)))
         assert 0 < len(opened) == pool_engine.pool.size() < BURST
+    finally:
+        await pool_engine.dispose()
+
+
+async def _backend_pid(pool_engine) -> int:
+    async with pool_engine.connect() as connection:
+        return await connection.scalar(BACKEND_PID)
+
+
+async def test_a_connection_left_idle_too_long_is_replaced_at_checkout(database_url, monkeypatch):
+    monkeypatch.setattr(database, "_IDLE_SECONDS", 0.2)
+    pool_engine = make_engine(database_url)
+    try:
+        first = await _backend_pid(pool_engine)
+        assert await _backend_pid(pool_engine) == first  # back at once: the same connection
+        await asyncio.sleep(0.3)
+        assert await _backend_pid(pool_engine) != first
+    finally:
+        await pool_engine.dispose()
+
+
+async def test_a_connection_in_steady_use_is_kept_however_old(database_url, monkeypatch):
+    """Retiring connections by age made a busy pool reconnect all at once, a stall every few
+    minutes; only idleness retires one."""
+    monkeypatch.setattr(database, "_IDLE_SECONDS", 0.2)
+    pool_engine = make_engine(database_url)
+    try:
+        first = await _backend_pid(pool_engine)
+        for _ in range(20):  # a second in all, five times the idle limit
+            await asyncio.sleep(0.05)
+            assert await _backend_pid(pool_engine) == first
     finally:
         await pool_engine.dispose()
