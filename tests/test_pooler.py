@@ -20,6 +20,7 @@ from tests.helpers import TASKAPI, TEST_SECRET, bearer, live_server
 
 IN_FLIGHT = 40
 READS_PER_USER = 5
+COUNT = text("SELECT count(*) FROM tasks")
 
 
 @pytest.fixture
@@ -62,19 +63,21 @@ async def test_every_request_works_through_a_transaction_pooler(pooled_client):
 
 
 async def test_without_the_pooler_setting_statements_collide(pgbouncer, engine):
-    """The control: asyncpg's prepared statements break through PgBouncer unless told."""
-    unaware = [make_engine(pgbouncer.url(engine.url.database)) for _ in range(8)]
-
-    async def query(each) -> None:
-        async with each.connect() as connection:
-            for _ in range(5):
-                await connection.execute(text("SELECT count(*) FROM tasks"))
-                await connection.commit()
-
-    results = await asyncio.gather(*(query(each) for each in unaware), return_exceptions=True)
-    for each in unaware:
-        await each.dispose()
-    assert any(isinstance(result, DBAPIError) for result in results), results
+    """The control: asyncpg prepares a statement once per client connection and runs it again
+    by name, so unless told, a client whose next transaction lands on another server
+    connection names a statement that is not there. PgBouncer hands out the server connection
+    it got back last; another client holding it sends the first client to another."""
+    first, second = (make_engine(pgbouncer.url(engine.url.database)) for _ in range(2))
+    try:
+        async with first.connect() as mine, second.connect() as theirs:
+            await mine.execute(COUNT)  # prepared on a server connection
+            await mine.commit()  # which goes back to PgBouncer
+            await theirs.execute(COUNT)  # and is handed to the other client, in a transaction
+            with pytest.raises(DBAPIError, match="prepared statement"):
+                await mine.execute(COUNT)  # so this one lands on another
+    finally:
+        await first.dispose()
+        await second.dispose()
 
 
 def test_migrations_run_through_a_transaction_pooler(pgbouncer, empty_database):
