@@ -41,7 +41,7 @@ AUTOCOMMIT_SAFE = "autocommit_safe"
 # all of them opened together under the first load, a stall every few minutes.
 _IDLE_SECONDS = 240
 # In a pooled connection's `info` (cleared when it reconnects): when it was last checked in.
-IDLE_SINCE = "idle_since"
+_IDLE_SINCE = "idle_since"
 # Connections kept open per worker. A burst beyond them waits for one: a connection opened for
 # the burst and closed after it would cost a connect (a TLS handshake on Neon) and every
 # statement prepared afresh, burst after burst.
@@ -89,7 +89,7 @@ def engine_for(db: DatabaseURL) -> AsyncEngine:
 
 
 def _note_idle_since(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    record.info[IDLE_SINCE] = time.monotonic()
+    record.info[_IDLE_SINCE] = time.monotonic()
 
 
 def _replace_stale(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
@@ -99,7 +99,8 @@ def _replace_stale(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: 
     (SQLAlchemy's disconnect handling), and the request gets a 503."""
     if record.driver_connection.is_closed():
         raise DisconnectionError("closed by the server")  # the pool connects afresh
-    if time.monotonic() - record.info.get(IDLE_SINCE, time.monotonic()) > _IDLE_SECONDS:
+    now = time.monotonic()
+    if now - record.info.get(_IDLE_SINCE, now) > _IDLE_SECONDS:
         raise DisconnectionError("idle too long")
 
 
