@@ -3,8 +3,9 @@
 The lean ceiling runs them through raw asyncpg, and the 1,000,000-task run explains the list
 and get statements. Keep them in step with `queries/handlers.py` and `commands/handlers.py`.
 Without an explicit transaction, each write is one statement doing the service's work: the
-owner's change counter is bumped and announced (`pg_notify`) in a CTE, and the toggle locks
-the task before the counter, as the service's `SELECT ... FOR UPDATE` does.
+owner's change counter is bumped in a CTE, and the toggle locks the task before the counter, as
+the service's `SELECT ... FOR UPDATE` does. Once a write is done, its owner is announced as the
+service's `persistence.announcements` does: gathered with others, in one statement.
 """
 
 from persistence.models import CHANGES_CHANNEL
@@ -27,11 +28,11 @@ WHERE tasks.id = $1 AND tasks.user_id = $2 AND tasks.deleted_at IS NULL
 
 
 def _next_change(rows: str) -> str:
-    """Bump the owner's change counter (creating it at 1) and announce the change."""
+    """Bump the owner's change counter (creating it at 1)."""
     return f"""
     INSERT INTO change_counters (user_id, last_seq) {rows}
     ON CONFLICT (user_id) DO UPDATE SET last_seq = change_counters.last_seq + 1
-    RETURNING last_seq, pg_notify('{CHANGES_CHANNEL}', change_counters.user_id)
+    RETURNING last_seq
     """
 
 
@@ -63,3 +64,5 @@ FROM locked, change
 WHERE tasks.id = locked.id
 RETURNING {COLUMNS}
 """
+
+ANNOUNCE = f"SELECT pg_notify('{CHANGES_CHANNEL}', owner) FROM unnest($1::text[]) AS owner"

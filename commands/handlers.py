@@ -3,12 +3,12 @@
 Each reads top to bottom: load the task (owned, locked), decide the changes, write them in one
 `UPDATE ... RETURNING`, and roll a recurring task over when the write completed it. Every write
 that changes a task takes the owner's next change number, which orders the change feed (see
-`ChangeCounter`). Every statement filters on the acting user, so another user's task cannot
-even be loaded. Statements are SQL expressions run on the session, not ORM instances: a write
-needs no identity map or unit of work, which cost more than the statements themselves.
-Handlers never commit what they wrote: the caller (the HTTP edge, or a test) owns the
-transaction. A write that is a single statement runs on its own when the caller has not begun
-one (`_alone`).
+`ChangeCounter`), and is announced to listeners once it commits (`changed`). Every statement
+filters on the acting user, so another user's task cannot even be loaded. Statements are SQL
+expressions run on the session, not ORM instances: a write needs no identity map or unit of
+work, which cost more than the statements themselves. Handlers never commit what they wrote:
+the caller (the HTTP edge, or a test) owns the transaction. A write that is a single statement
+runs on its own when the caller has not begun one (`_alone`).
 """
 
 from collections.abc import Mapping
@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
 from commands.recurrence import next_occurrence
+from persistence.announcements import changed
 from persistence.database import AUTOCOMMIT_SAFE
 from persistence.domain import (
     VERSION_MAX,
@@ -177,17 +178,20 @@ def _purge(condition: ColumnElement[bool]) -> Insert:
 async def _alone(
     session: AsyncSession, statement: Executable, params: Mapping[str, object]
 ) -> TaskRow | None:
-    """The statement's row, run on its own (autocommit) when the session has no transaction
-    yet: a write that is one statement needs none, and then holds its locks (the owner's change
-    counter among them) only while it runs, not until the response is built and the session
-    committed. The session is left as it was found, with no transaction. A session already in
-    one, or whose connections go through a transaction pooler (see `AUTOCOMMIT_SAFE`), runs
-    the statement in a transaction."""
-    if session.in_transaction() or not session.info.get(AUTOCOMMIT_SAFE):
-        return (await session.execute(statement, params)).one_or_none()
-    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    """The row the statement wrote to a task of `params`' owner, run on its own (autocommit)
+    when the session has no transaction yet: a write that is one statement needs none, and then
+    holds its locks (the owner's change counter among them) only while it runs, not until the
+    response is built and the session committed. The session is left as it was found, with no
+    transaction. A session already in one, or whose connections go through a transaction
+    pooler (see `AUTOCOMMIT_SAFE`), runs the statement in a transaction."""
+    alone = not session.in_transaction() and session.info.get(AUTOCOMMIT_SAFE)
+    if alone:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     row = (await session.execute(statement, params)).one_or_none()
-    await session.commit()  # commits nothing more: hands back the autocommitting connection
+    if row is not None:
+        changed(session, row.user_id)
+    if alone:
+        await session.commit()  # commits nothing more: hands back the connection, announces
     return row
 
 
@@ -266,6 +270,7 @@ async def _load_for_update(
 async def _insert(
     session: AsyncSession, user_id: str, fields: Mapping[str, object], now: datetime
 ) -> TaskRow:
+    changed(session, user_id)
     return (await session.execute(_INSERT, _insert_params(user_id, fields, now))).one()
 
 
@@ -281,6 +286,7 @@ def _insert_params(user_id: str, fields: Mapping[str, object], now: datetime) ->
 
 
 async def _update(session: AsyncSession, task: TaskRow, values: Mapping[str, object]) -> TaskRow:
+    changed(session, task.user_id)
     statement = sql_update(_TASKS).where(_C.id == task.id).values(**values)
     return (await session.execute(statement.returning(*_RETURNED))).one()
 
@@ -314,9 +320,8 @@ def _changes(task: TaskRow, values: Mapping[str, object]) -> dict[str, object]:
 
 
 def _change(user_id: str) -> dict[str, ColumnElement[int]]:
-    """The owner's next change number, which also announces the change to listeners (delivered
-    when the transaction commits), taken in the statement that writes the task: so after the
-    task's row lock, always."""
+    """The owner's next change number, taken in the statement that writes the task: so after
+    the task's row lock, always."""
     return {"change_seq": next_change(user_id)}
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
+from persistence.announcements import ANNOUNCER, Announcer
 from persistence.urls import DatabaseURL, direct_endpoint, parse_database_url
 
 logger = logging.getLogger("taskapi")
@@ -112,13 +113,13 @@ def listening_engine(db: DatabaseURL) -> AsyncEngine:
     return create_async_engine(direct.url, poolclass=NullPool, connect_args=args)
 
 
-def write_config(primary: DatabaseURL) -> SQLAlchemyAsyncConfig:
-    """The primary: command handlers' sessions, committed when the response is sent."""
+def write_config(primary: DatabaseURL, announcer: Announcer | None = None) -> SQLAlchemyAsyncConfig:
+    """The primary: command handlers' sessions, committed when the response is sent, their
+    changes then announced by `announcer` (the app's; tools that write no tasks have none)."""
+    info = {AUTOCOMMIT_SAFE: _direct(primary), ANNOUNCER: announcer}
     return SQLAlchemyAsyncConfig(
         engine_instance=engine_for(primary),
-        session_config=AsyncSessionConfig(
-            expire_on_commit=False, info={AUTOCOMMIT_SAFE: _direct(primary)}
-        ),
+        session_config=AsyncSessionConfig(expire_on_commit=False, info=info),
         before_send_handler="autocommit",
         # The handlers move `updated_at` only when a value really changes (not on a trash move
         # or a change-feed number), so advanced-alchemy's touch-on-every-flush is off.

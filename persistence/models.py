@@ -124,14 +124,15 @@ sa.Index("ix_tasks_trash_age", Task.deleted_at, postgresql_where=_TRASHED)
 sa.Index("ix_tasks_user_changes", Task.user_id, Task.change_seq, Task.id)
 
 
-# The channel a write's transaction notifies, with the owner's id, when it commits.
+# The channel on which committed changes are announced, with the owner's id
+# (`persistence.announcements`).
 CHANGES_CHANNEL = "task_changes"
 
 
 def next_change(user_id: str) -> sa.ColumnElement[int]:
     """The owner's next change number, as a value to write into `change_seq`: the database
-    function (migration 0006) bumps the owner's `ChangeCounter` row, holding its lock until the
-    transaction ends, and notifies `CHANGES_CHANNEL` with the owner's id."""
+    function (migrations 0006 and 0007) bumps the owner's `ChangeCounter` row, holding its lock
+    until the transaction ends."""
     return sa.func.next_change(user_id, type_=sa.BigInteger)
 
 

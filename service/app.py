@@ -5,6 +5,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
+from functools import partial
 from importlib.metadata import version
 from typing import Any
 
@@ -18,6 +19,7 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.routes import HTTPRoute
 from litestar.types import Receive, Scope, Send
 
+from persistence.announcements import Announcer, announce
 from persistence.database import read_config, write_config
 from persistence.migrate import upgrade_when_reachable
 from service.auth import BearerAuthMiddleware, TokenVerifier
@@ -98,7 +100,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         configure_logging(settings.log_level, settings.log_format)
         settings = with_local_defaults(settings)
     settings.check()
-    db = write_config(settings.primary)
+    announcer = Announcer()
+    db = write_config(settings.primary, announcer)
     budgets = budgets_for(settings)
 
     @asynccontextmanager
@@ -116,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         live = LiveUpdates(db.get_engine(), settings.trash_retention, settings.heartbeat_seconds)
         listener = asyncio.create_task(listen_for_changes(settings.primary, live.hub))
+        announcing = asyncio.create_task(announcer.run(partial(announce, db.get_engine())))
         app.state.live_updates = live
         try:
             async with _jwks_client(settings) as client:
@@ -126,9 +130,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             live.hub.close()
             housekeeping.cancel()
-            listener.cancel()
-            with suppress(asyncio.CancelledError):  # let it close its connection
-                await listener
+            for task in (listener, announcing):  # the announcer sends what is still due
+                task.cancel()
+                with suppress(asyncio.CancelledError):  # let it close its connection
+                    await task
             await budgets.close()
 
     return TaskAPI(

@@ -1,11 +1,11 @@
 """Live updates: the change feed as server-sent events, woken by PostgreSQL `NOTIFY`.
 
-Every write notifies `CHANGES_CHANNEL` with its owner's id when it commits. Each instance holds
-one connection that `LISTEN`s to it and wakes that user's open streams here. A woken stream
-reads the feed on from its own cursor, so notifications coalesce into one read, and a slow
-client only falls behind: nothing is queued for it, and nobody waits for it. A quiet stream
-reads again at each heartbeat too, so a notification lost with the listening connection costs
-at most one heartbeat's delay.
+Every committed write is announced on `CHANGES_CHANNEL` with its owner's id (see
+`persistence.announcements`). Each instance holds one connection that `LISTEN`s to it and wakes
+that user's open streams here. A woken stream reads the feed on from its own cursor, so
+notifications coalesce into one read, and a slow client only falls behind: nothing is queued
+for it, and nobody waits for it. A quiet stream reads again at each heartbeat too, so a
+notification lost with the listening connection costs at most one heartbeat's delay.
 """
 
 import asyncio

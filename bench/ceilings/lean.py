@@ -1,9 +1,12 @@
 """Ceiling (b): the service's routes for the benchmark's workloads, running the same SQL
-through one asyncpg pool of prepared statements: no ORM, no explicit transaction."""
+through one asyncpg pool of prepared statements: no ORM, no explicit transaction. Writes are
+announced as the service's are, by its `Announcer`."""
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from functools import partial
 from typing import Annotated
 
 import asyncpg
@@ -14,6 +17,7 @@ from litestar.params import Parameter
 from bench import sql
 from bench.ceilings import authenticated_app, path_user_is_token_user
 from commands.messages import CreateTask
+from persistence.announcements import Announcer
 from queries.views import TaskPage, TaskView
 
 POOL_SIZE = 20  # the service's pool size per worker
@@ -25,7 +29,20 @@ async def _pool(app: Litestar) -> AsyncIterator[None]:
         os.environ["DATABASE_URL"], min_size=POOL_SIZE, max_size=POOL_SIZE
     ) as pool:
         app.state.pool = pool
+        app.state.announcer = announcer = Announcer()
+        announcing = asyncio.create_task(announcer.run(partial(pool.execute, sql.ANNOUNCE)))
         yield
+        announcing.cancel()
+        with suppress(asyncio.CancelledError):  # it sends what is still due
+            await announcing
+
+
+async def _written(request: Request, statement: str, *args: object) -> TaskView:
+    """Run a write, then have its owner announced."""
+    row = await request.app.state.pool.fetchrow(statement, *args)
+    if row is not None:
+        request.app.state.announcer.announce([request.user])
+    return _view(row)
 
 
 def _view(row: asyncpg.Record | None) -> TaskView:
@@ -55,7 +72,8 @@ class Tasks(Controller):
 
     @post()
     async def create_task(self, request: Request, data: CreateTask) -> TaskView:
-        row = await request.app.state.pool.fetchrow(
+        return await _written(
+            request,
             sql.CREATE_TASK,
             request.user,
             data.title,
@@ -67,11 +85,10 @@ class Tasks(Controller):
             data.time_zone,
             data.recurrence,
         )
-        return _view(row)
 
     @patch("/{task_id:int}/complete")
     async def complete_task(self, request: Request, task_id: int) -> TaskView:
-        return _view(await request.app.state.pool.fetchrow(sql.TOGGLE_TASK, task_id, request.user))
+        return await _written(request, sql.TOGGLE_TASK, task_id, request.user)
 
 
 app = authenticated_app([Tasks], lifespan=[_pool])
