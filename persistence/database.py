@@ -48,6 +48,9 @@ _IDLE_SINCE = "idle_since"
 # statement prepared afresh, burst after burst.
 _POOL_SIZE = 20
 _CONNECT_TIMEOUT_SECONDS = 10
+# advanced-alchemy's listeners for its cache and file objects, neither of which is used here:
+# asking whether its cache is on builds an engine (`Engine.execution_options`) on every commit.
+_NO_CACHE = {"enable_cache_listener": False}
 # How long reads stay on the primary after the replica failed to answer, before trying it again.
 REPLICA_RETRY_SECONDS = 5.0
 
@@ -116,7 +119,7 @@ def listening_engine(db: DatabaseURL) -> AsyncEngine:
 def write_config(primary: DatabaseURL, announcer: Announcer | None = None) -> SQLAlchemyAsyncConfig:
     """The primary: command handlers' sessions, committed when the response is sent, their
     changes then announced by `announcer` (the app's; tools that write no tasks have none)."""
-    info = {AUTOCOMMIT_SAFE: _direct(primary), ANNOUNCER: announcer}
+    info = _NO_CACHE | {AUTOCOMMIT_SAFE: _direct(primary), ANNOUNCER: announcer}
     return SQLAlchemyAsyncConfig(
         engine_instance=engine_for(primary),
         session_config=AsyncSessionConfig(expire_on_commit=False, info=info),
@@ -124,6 +127,7 @@ def write_config(primary: DatabaseURL, announcer: Announcer | None = None) -> SQ
         # The handlers move `updated_at` only when a value really changes (not on a trash move
         # or a change-feed number), so advanced-alchemy's touch-on-every-flush is off.
         enable_touch_updated_timestamp_listener=False,
+        enable_file_object_listener=False,
         alembic_config=AlembicAsyncConfig(
             script_location=MIGRATIONS, version_table_name=VERSION_TABLE
         ),
@@ -141,7 +145,8 @@ def read_config(
         engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     return SQLAlchemyAsyncConfig(
         engine_instance=engine,
-        session_config=AsyncSessionConfig(expire_on_commit=False),
+        session_config=AsyncSessionConfig(expire_on_commit=False, info=_NO_CACHE),
+        enable_file_object_listener=False,
         session_dependency_key=READ_SESSION_KEY,
         engine_dependency_key=READ_ENGINE_KEY,
         engine_app_state_key=READ_ENGINE_KEY,

@@ -1,13 +1,18 @@
-"""Nothing that runs on every request is sent to a worker thread.
+"""Work that would run on every request for nothing: none of it is done.
 
 Litestar wraps a synchronous guard, dependency, hook or handler in `AsyncCallable`, which runs
 it through the thread pool: a thread hop per request for work that takes microseconds.
 """
 
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 from litestar.utils.sync import AsyncCallable
+from sqlalchemy.engine import Engine
+
+from commands.handlers import create_task
+from commands.messages import CreateTask
 
 
 def _route_handlers(app: Litestar) -> list[HTTPRouteHandler]:
@@ -53,3 +58,22 @@ def test_dependencies_are_resolved_one_after_another(app):
         if any(len(batch) > 1 for batch in model.dependency_batches)
     }
     assert parallel == {}
+
+
+async def test_a_write_and_its_commit_build_no_engine(app, monkeypatch, user):
+    """advanced-alchemy's cache listener, left on, asks on every commit whether it is enabled
+    by building an engine (`Engine.execution_options`); nothing here uses its cache."""
+    built: list[dict] = []
+    build = Engine.execution_options
+
+    def counted(engine: Engine, **options: object) -> Engine:
+        built.append(options)
+        return build(engine, **options)
+
+    write_sessions = app.plugins.get(SQLAlchemyPlugin).config[0].create_session_maker()
+    monkeypatch.setattr(Engine, "execution_options", counted)
+    async with write_sessions() as session:
+        await create_task(session, user, CreateTask(title="on its own"))
+        async with session.begin():
+            await create_task(session, user, CreateTask(title="in a transaction"))
+    assert built == []
