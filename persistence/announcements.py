@@ -5,7 +5,7 @@ a notification one at a time, server-wide, holding one lock across each commit's
 disk (`PreCommit_Notify`), so every write in the database would wait for every other write's
 flush, and commits could never be flushed together. Instead a write session notes whose tasks
 it wrote (`changed`), and when it commits hands them to its worker's `Announcer`. That sends
-them a few milliseconds later, together, in a transaction that writes nothing to the log and so
+them at most `GATHER_SECONDS` later, together, in a transaction that writes nothing to the log and so
 commits without waiting for the disk. An announcement is sent again until the database takes
 it; one lost with the process costs a stream at most a heartbeat, as streams also read the
 feed at each.
@@ -29,9 +29,11 @@ logger = logging.getLogger("taskapi.live")
 # In a write session's `info`: the worker's announcer, and the owners its transaction changed.
 ANNOUNCER = "announcer"
 _CHANGED = "changed_owners"
-# How long the first change waits for others to go out with it; how long after a failed
-# attempt to try again; how long the last attempt may take when the app stops.
-GATHER_SECONDS = 0.005
+# How long the first change waits for others to go out with it: an announcement costs the
+# worker about as much CPU as a request, so a busy worker sends at most 20 a second. Then how
+# long after a failed attempt to try again, and how long the last attempt may take when the
+# app stops.
+GATHER_SECONDS = 0.05
 RETRY_SECONDS = 0.5
 LAST_ATTEMPT_SECONDS = 2.0
 
