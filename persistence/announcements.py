@@ -5,10 +5,10 @@ a notification one at a time, server-wide, holding one lock across each commit's
 disk (`PreCommit_Notify`), so every write in the database would wait for every other write's
 flush, and commits could never be flushed together. Instead a write session notes whose tasks
 it wrote (`changed`), and when it commits hands them to its worker's `Announcer`. That sends
-them at most `GATHER_SECONDS` later, together, in a transaction that writes nothing to the log and so
-commits without waiting for the disk. An announcement is sent again until the database takes
-it; one lost with the process costs a stream at most a heartbeat, as streams also read the
-feed at each.
+them at most `GATHER_SECONDS` later, together, in a transaction that writes nothing to the log
+and so commits without waiting for the disk. An announcement is sent again until the database
+takes it; one lost with the process costs a stream at most a heartbeat, as streams also read
+the feed at each.
 """
 
 import asyncio
