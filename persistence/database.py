@@ -25,6 +25,7 @@ logger = logging.getLogger("taskapi")
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 VERSION_TABLE = "alembic_version"
 READ_SESSION_KEY = "read_session"
+WRITE_SESSION_KEY = "write_session"
 READ_ENGINE_KEY = "read_engine"
 # Marks, in a read connection's `info`, a connection to the primary made while the replica was
 # unreachable.
@@ -117,13 +118,15 @@ def listening_engine(db: DatabaseURL) -> AsyncEngine:
 
 
 def write_config(primary: DatabaseURL, announcer: Announcer | None = None) -> SQLAlchemyAsyncConfig:
-    """The primary: command handlers' sessions, committed when the response is sent, their
-    changes then announced by `announcer` (the app's; tools that write no tasks have none)."""
+    """The primary: command handlers' sessions, committed by the HTTP edge before the response
+    is sent (advanced-alchemy's commit as it is sent would swallow a failed commit) and closed
+    after it, their changes then announced by `announcer` (the app's; tools that write no
+    tasks have none)."""
     info = _NO_CACHE | {AUTOCOMMIT_SAFE: _direct(primary), ANNOUNCER: announcer}
     return SQLAlchemyAsyncConfig(
         engine_instance=engine_for(primary),
         session_config=AsyncSessionConfig(expire_on_commit=False, info=info),
-        before_send_handler="autocommit",
+        session_dependency_key=WRITE_SESSION_KEY,
         # The handlers move `updated_at` only when a value really changes (not on a trash move
         # or a change-feed number), so advanced-alchemy's touch-on-every-flush is off.
         enable_touch_updated_timestamp_listener=False,

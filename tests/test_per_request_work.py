@@ -4,7 +4,6 @@ Litestar wraps a synchronous guard, dependency, hook or handler in `AsyncCallabl
 it through the thread pool: a thread hop per request for work that takes microseconds.
 """
 
-from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
@@ -13,6 +12,9 @@ from sqlalchemy.engine import Engine
 
 from commands.handlers import create_task
 from commands.messages import CreateTask
+from persistence.announcements import Announcer
+from persistence.database import write_config
+from persistence.urls import parse_database_url
 
 
 def _route_handlers(app: Litestar) -> list[HTTPRouteHandler]:
@@ -60,7 +62,7 @@ def test_dependencies_are_resolved_one_after_another(app):
     assert parallel == {}
 
 
-async def test_a_write_and_its_commit_build_no_engine(app, monkeypatch, user):
+async def test_a_write_and_its_commit_build_no_engine(database_url, engine, monkeypatch, user):
     """advanced-alchemy's cache listener, left on, asks on every commit whether it is enabled
     by building an engine (`Engine.execution_options`); nothing here uses its cache."""
     built: list[dict] = []
@@ -70,10 +72,14 @@ async def test_a_write_and_its_commit_build_no_engine(app, monkeypatch, user):
         built.append(options)
         return build(engine, **options)
 
-    write_sessions = app.plugins.get(SQLAlchemyPlugin).config[0].create_session_maker()
+    config = write_config(parse_database_url(database_url), Announcer())
+    write_sessions = config.create_session_maker()
     monkeypatch.setattr(Engine, "execution_options", counted)
-    async with write_sessions() as session:
-        await create_task(session, user, CreateTask(title="on its own"))
-        async with session.begin():
-            await create_task(session, user, CreateTask(title="in a transaction"))
+    try:
+        async with write_sessions() as session:
+            await create_task(session, user, CreateTask(title="on its own"))
+            async with session.begin():
+                await create_task(session, user, CreateTask(title="in a transaction"))
+    finally:
+        await config.get_engine().dispose()
     assert built == []

@@ -1,12 +1,13 @@
 """What every route under `/api/{user_id}/` shares: the owner check, the path parameters,
-the session type, and the task's ETag."""
+the write session, and the task's ETag."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from litestar import Controller, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import HeaderParameter, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,8 +67,19 @@ IfMatchHeader = Annotated[
 Session = NamedDependency[AsyncSession]
 
 
+async def _committed(write_session: Session) -> AsyncIterator[AsyncSession]:
+    """A command handler's session (`db_session`; from the plugin's `WRITE_SESSION_KEY`),
+    committed once the handler has returned and before the response is sent: a commit that
+    fails is an error response, never a 2xx for a write that was rolled back. A handler that
+    raised commits nothing."""
+    yield write_session
+    if write_session.in_transaction():  # a one-statement write has committed already
+        await write_session.commit()
+
+
 class OwnedController(Controller):
     """Routes of one user's data: only that user's token may use them."""
 
     before_request = before_owned_request
+    dependencies = {"db_session": Provide(_committed)}
     security = [{"BearerToken": []}]

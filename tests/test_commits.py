@@ -1,0 +1,58 @@
+"""A write is acknowledged only once it has committed: a commit that fails is an error response,
+never a 2xx for a change that was rolled back."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.helpers import assert_problem, run_sql
+
+REFUSED = "refused at commit"
+
+
+@pytest.fixture
+async def refused_at_commit(engine) -> AsyncIterator[None]:
+    """A deferred constraint trigger, checked only at COMMIT, refusing tasks titled `REFUSED`:
+    a commit that fails after every statement before it succeeded."""
+    await run_sql(
+        engine,
+        "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$",
+    )
+    await run_sql(
+        engine,
+        "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT OR UPDATE ON tasks "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+        f"WHEN (NEW.title = '{REFUSED}') EXECUTE FUNCTION refuse_at_commit()",
+    )
+    try:
+        yield
+    finally:
+        await run_sql(engine, "DROP TRIGGER refuse_at_commit ON tasks")
+        await run_sql(engine, "DROP FUNCTION refuse_at_commit()")
+
+
+async def test_an_edit_whose_commit_fails_is_an_error_and_changes_nothing(
+    client, create, tasks_url, headers, refused_at_commit
+):
+    task = await create(title="before")
+
+    response = await client.patch(
+        f"{tasks_url}/{task['id']}", json={"title": REFUSED}, headers=headers
+    )
+
+    assert_problem(response, 500)
+    assert (await client.get(f"{tasks_url}/{task['id']}", headers=headers)).json() == task
+
+
+async def test_an_idempotent_create_whose_commit_fails_keeps_neither_task_nor_key(
+    client, tasks_url, headers, refused_at_commit
+):
+    keyed = headers | {"Idempotency-Key": "commit-fails"}
+
+    response = await client.post(tasks_url, json={"title": REFUSED}, headers=keyed)
+
+    assert_problem(response, 500)
+    assert (await client.get(tasks_url, headers=headers)).json()["total"] == 0
+    retried = await client.post(tasks_url, json={"title": "fine"}, headers=keyed)
+    assert retried.status_code == 201  # the key was never taken: a new body is welcome
