@@ -14,6 +14,7 @@ from service.auth import mint_token
 
 TOKEN_TTL_SECONDS = 6 * 3600
 SEED_CONCURRENCY = 32
+SEED_ATTEMPTS = 3
 COPY_BATCH = 50_000
 PRIORITIES = ("low", "medium", "high")
 TAGS = ("home", "work", "errand", "health", "bench")
@@ -58,16 +59,28 @@ async def seed_through_api(base_url: str, users: list[User], tasks_per_user: int
     async def create_tasks(client: httpx.AsyncClient) -> None:
         while not jobs.empty():
             user, number = jobs.get_nowait()
-            response = await client.post(
-                f"/api/{user.id}/tasks",
-                json=task_body(number),
-                headers={"Authorization": f"Bearer {user.token}"},
-            )
-            response.raise_for_status()
-            user.task_ids.append(response.json()["id"])
+            task = await _create(client, user, number)
+            user.task_ids.append(task["id"])
 
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         await asyncio.gather(*(create_tasks(client) for _ in range(SEED_CONCURRENCY)))
+
+
+async def _create(client: httpx.AsyncClient, user: User, number: int) -> dict[str, object]:
+    """Create the user's task `number`, retried with the same `Idempotency-Key` when the
+    connection drops, so that a retry never creates it twice."""
+    headers = {"Authorization": f"Bearer {user.token}", "Idempotency-Key": f"seed-{number}"}
+    for attempt in range(1, SEED_ATTEMPTS + 1):
+        try:
+            response = await client.post(
+                f"/api/{user.id}/tasks", json=task_body(number), headers=headers
+            )
+            break
+        except httpx.TransportError:
+            if attempt == SEED_ATTEMPTS:
+                raise
+    response.raise_for_status()
+    return response.json()
 
 
 _COPY_COLUMNS = [
