@@ -215,8 +215,9 @@ def render(report: Report) -> str:
         "",
         "The **lean** ceiling is the same framework and JWT check running the same SQL through "
         "one asyncpg pool of prepared statements, no ORM, no explicit transaction "
-        "(`bench/ceilings/lean.py`; each write is one statement that also bumps and announces "
-        "the owner's change counter, as the service's writes do: `bench/sql.py`); the "
+        "(`bench/ceilings/lean.py`; each write is one statement that also bumps the owner's "
+        "change counter, and is then announced with others by the service's `Announcer`, as "
+        "the service's writes are: `bench/sql.py`); the "
         "**framework** ceiling is the JWT check in front of a "
         "route that answers from memory (`bench/ceilings/framework.py`). Peak RSS is each "
         "worker's VmHWM, reset before each workload. The service's rate limit is on, at "
