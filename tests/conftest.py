@@ -17,12 +17,14 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from persistence.database import make_engine
+from persistence.database import listening_engine, make_engine
 from persistence.migrate import upgrade_to_head
+from persistence.models import CHANGES_CHANNEL
+from persistence.urls import parse_database_url
 from service.app import create_app
 from service.embedded import start_postgres
 from service.settings import Settings
-from tests.helpers import PROJECT_ROOT, TEST_SECRET, bearer, other_user
+from tests.helpers import PROJECT_ROOT, TEST_SECRET, Heard, bearer, other_user
 
 pytest_plugins = ["tests.components"]  # PgBouncer, TLS and replicated PostgreSQL servers
 
@@ -109,3 +111,16 @@ def create(client: AsyncTestClient, tasks_url: str, headers: dict[str, str]) -> 
         return response.json()
 
     return create
+
+
+@pytest.fixture
+async def heard(database_url: str, engine: AsyncEngine) -> AsyncIterator[Heard]:
+    """What is notified on `CHANGES_CHANNEL` while the test runs, heard on a direct connection
+    as an instance's listener hears it."""
+    listening = listening_engine(parse_database_url(database_url))
+    heard = Heard()
+    async with listening.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        await driver.add_listener(CHANGES_CHANNEL, heard.receive)
+        yield heard
+    await listening.dispose()

@@ -262,3 +262,25 @@ async def count_after_housekeeping(settings: Settings, engine: AsyncEngine, coun
             await asyncio.sleep(0.05)
     async with engine.connect() as connection:
         return await connection.scalar(count)
+
+
+# --- notifications -----------------------------------------------------------------------------
+
+QUIET = 0.5  # seconds without a notification that show none is coming
+
+
+class Heard:
+    """The payloads notified on `CHANGES_CHANNEL`, as a listening instance receives them."""
+
+    def __init__(self) -> None:
+        self._payloads: asyncio.Queue[str] = asyncio.Queue()
+
+    def receive(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        self._payloads.put_nowait(payload)
+
+    async def next(self, within: float = 5.0) -> str:
+        return await asyncio.wait_for(self._payloads.get(), within)
+
+    async def all_within(self, seconds: float = QUIET) -> list[str]:
+        await asyncio.sleep(seconds)
+        return [self._payloads.get_nowait() for _ in range(self._payloads.qsize())]

@@ -5,46 +5,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from commands.handlers import create_task, set_completion
 from commands.messages import CreateTask, SetCompletion
 from persistence.announcements import ANNOUNCER, GATHER_SECONDS, Announcer, announce
-from persistence.database import AUTOCOMMIT_SAFE, listening_engine
-from persistence.models import CHANGES_CHANNEL
-from persistence.urls import parse_database_url
+from persistence.database import AUTOCOMMIT_SAFE
 from tests.helpers import other_user
-
-QUIET = 0.5  # seconds without a notification that show none is coming
-
-
-class Heard:
-    """The payloads notified on `CHANGES_CHANNEL`, as a listening instance receives them."""
-
-    def __init__(self) -> None:
-        self._payloads: asyncio.Queue[str] = asyncio.Queue()
-
-    def receive(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
-        self._payloads.put_nowait(payload)
-
-    async def next(self, within: float = 5.0) -> str:
-        return await asyncio.wait_for(self._payloads.get(), within)
-
-    async def all_within(self, seconds: float = QUIET) -> list[str]:
-        await asyncio.sleep(seconds)
-        return [self._payloads.get_nowait() for _ in range(self._payloads.qsize())]
-
-
-@pytest.fixture
-async def heard(database_url: str, engine: AsyncEngine) -> AsyncIterator[Heard]:
-    listening = listening_engine(parse_database_url(database_url))
-    heard = Heard()
-    async with listening.connect() as connection:
-        driver = (await connection.get_raw_connection()).driver_connection
-        await driver.add_listener(CHANGES_CHANNEL, heard.receive)
-        yield heard
-    await listening.dispose()
 
 
 @asynccontextmanager

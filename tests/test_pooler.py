@@ -1,5 +1,5 @@
 """Through PgBouncer in transaction mode (what Neon's `-pooler` hosts are): every request works,
-and so do migrations."""
+and so do migrations and the announcement of changes."""
 
 import asyncio
 import subprocess
@@ -113,3 +113,16 @@ async def test_concurrent_reads_work_through_a_transaction_pooler(pooled_client)
     it on whichever the pooler hands out next."""
     users = await asyncio.gather(*(_reads(pooled_client) for _ in range(IN_FLIGHT)))
     assert users == [[200] * READS_PER_USER * 2] * IN_FLIGHT
+
+
+async def test_writes_through_a_transaction_pooler_are_announced(pooled_client, heard):
+    """The announcement goes out on a pooled connection, in a transaction of its own."""
+    user = uuid.uuid4().hex
+    created = await pooled_client.post("/api/me/tasks", json={"title": "t"}, headers=bearer(user))
+    assert created.status_code == 201
+    assert await heard.next() == user
+    edited = await pooled_client.patch(
+        created.headers["location"], json={"title": "u"}, headers=bearer(user)
+    )
+    assert edited.status_code == 200
+    assert await heard.next() == user
