@@ -161,6 +161,12 @@ def _from_rate_limit_store_down(exc: Exception) -> ProblemDetailsException:
     )
 
 
+def _from_database_error(exc: sa_exc.DBAPIError) -> ProblemDetailsException:
+    """A connection lost in the middle of a statement or a commit comes as a plain `DBAPIError`
+    that SQLAlchemy marks as a disconnect."""
+    return _from_unavailable(exc) if exc.connection_invalidated else _from_unexpected(exc)
+
+
 def _from_unexpected(exc: Exception) -> ProblemDetailsException:
     logger.error("unhandled error (request %s)", current_request_id(), exc_info=exc)
     return problem(500, "An unexpected error occurred; it has been logged")
@@ -181,6 +187,7 @@ _PROBLEMS = {
     sa_exc.OperationalError: _from_unavailable,
     sa_exc.InterfaceError: _from_unavailable,
     sa_exc.TimeoutError: _from_unavailable,
+    sa_exc.DBAPIError: _from_database_error,
     Exception: _from_unexpected,
 }
 

@@ -2,6 +2,7 @@
 never a 2xx for a change that was rolled back."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -14,10 +15,24 @@ REFUSED = "refused at commit"
 async def refused_at_commit(engine) -> AsyncIterator[None]:
     """A deferred constraint trigger, checked only at COMMIT, refusing tasks titled `REFUSED`:
     a commit that fails after every statement before it succeeded."""
+    async with _at_commit(engine, "RAISE EXCEPTION 'refused at commit'"):
+        yield
+
+
+@pytest.fixture
+async def connection_lost_at_commit(engine) -> AsyncIterator[None]:
+    """The same trigger ending its own connection: as a network or a suspending compute would
+    drop it at COMMIT."""
+    async with _at_commit(engine, "PERFORM pg_terminate_backend(pg_backend_pid())"):
+        yield
+
+
+@asynccontextmanager
+async def _at_commit(engine, action: str) -> AsyncIterator[None]:
     await run_sql(
         engine,
         "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$",
+        f"$$ BEGIN {action}; RETURN NULL; END $$",
     )
     await run_sql(
         engine,
@@ -56,3 +71,17 @@ async def test_an_idempotent_create_whose_commit_fails_keeps_neither_task_nor_ke
     assert (await client.get(tasks_url, headers=headers)).json()["total"] == 0
     retried = await client.post(tasks_url, json={"title": "fine"}, headers=keyed)
     assert retried.status_code == 201  # the key was never taken: a new body is welcome
+
+
+async def test_an_edit_whose_connection_is_lost_at_commit_is_a_503_and_changes_nothing(
+    client, create, tasks_url, headers, connection_lost_at_commit
+):
+    task = await create(title="before")
+
+    response = await client.patch(
+        f"{tasks_url}/{task['id']}", json={"title": REFUSED}, headers=headers
+    )
+
+    assert_problem(response, 503)
+    assert response.headers["retry-after"]
+    assert (await client.get(f"{tasks_url}/{task['id']}", headers=headers)).json() == task
