@@ -24,6 +24,7 @@ logger = logging.getLogger("taskapi.auth")
 
 ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
 HMAC_ALGORITHM = "HS256"
+_HMAC_ONLY = {"alg": HMAC_ALGORITHM}
 CLOCK_SKEW_SECONDS = 30
 JWKS_MIN_REFRESH_SECONDS = 10.0
 JWKS_MAX_AGE_SECONDS = 300.0
@@ -170,7 +171,9 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> VerifiedToken:
         try:
-            header = jwt.get_unverified_header(token)
+            # Without a JWKS only HS256 is allowed, which PyJWT checks itself: the header need
+            # not be parsed twice.
+            header = jwt.get_unverified_header(token) if self.jwks is not None else _HMAC_ONLY
             claims = jwt.decode(
                 token,
                 key=await self._key_for(header),
