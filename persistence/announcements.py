@@ -18,7 +18,7 @@ from contextlib import suppress
 
 from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Text
 
@@ -30,7 +30,7 @@ logger = logging.getLogger("taskapi.live")
 ANNOUNCER = "announcer"
 _CHANGED = "changed_owners"
 # How long the first change waits for others to go out with it: an announcement costs the
-# worker about as much CPU as a request, so a busy worker sends at most 20 a second. Then how
+# worker about half a write's CPU, so a busy worker sends at most 20 a second. Then how
 # long after a failed attempt to try again, and how long the last attempt may take when the
 # app stops.
 GATHER_SECONDS = 0.05
@@ -41,7 +41,7 @@ _OWNERS = func.unnest(bindparam("owners", type_=ARRAY(Text))).column_valued("own
 _ANNOUNCE = select(func.pg_notify(CHANGES_CHANNEL, _OWNERS))
 
 
-def changed(session: Session, owner: str) -> None:
+def changed(session: Session | AsyncSession, owner: str) -> None:
     """Announce a change to `owner`'s tasks once the session's transaction commits."""
     session.info.setdefault(_CHANGED, set()).add(owner)
 

@@ -131,8 +131,8 @@ CHANGES_CHANNEL = "task_changes"
 
 def next_change(user_id: str) -> sa.ColumnElement[int]:
     """The owner's next change number, as a value to write into `change_seq`: the database
-    function (migrations 0006 and 0007) bumps the owner's `ChangeCounter` row, holding its lock
-    until the transaction ends."""
+    function (its latest form in migration 0008) bumps the owner's `ChangeCounter` row, holding
+    its lock until the transaction ends."""
     return sa.func.next_change(user_id, type_=sa.BigInteger)
 
 
