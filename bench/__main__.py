@@ -22,6 +22,8 @@ from bench.seed import User, bulk_load, new_users, seed_through_api, write_wrk_d
 from bench.servers import Server, serve
 from bench.session_cost import session_cost
 from bench.system import describe_machine, require_command
+from persistence.database import make_engine
+from persistence.migrate import upgrade_to_head
 
 RESULTS = Path(__file__).with_name("results")
 WORKERS = 2
@@ -80,6 +82,9 @@ class Bench:
             "JWT_SECRET": self.secret,
             "RATE_LIMIT": RATE_LIMIT,
             "LOG_FORMAT": "json",
+            # Migrated once before the apps start (`migrate`), as `taskapi run` does for its
+            # workers: a worker that migrates also keeps Alembic in memory.
+            "AUTO_MIGRATE": "false",
         }
 
     def serve(self, name: str, workers: int = WORKERS) -> AbstractContextManager[Server]:
@@ -178,9 +183,18 @@ async def _explain(database_url: str, user: User) -> dict[str, str]:
         await connection.close()
 
 
+async def _migrate(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
+
+
 def run(options: argparse.Namespace, report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="taskapi-bench-") as scratch, temporary_cluster() as db:
         report.versions = versions(db)
+        asyncio.run(_migrate(db.url))
         bench = Bench(report, Path(scratch), db.url)
         with bench.apps() as servers:
             data = bench.seed(servers["service"])

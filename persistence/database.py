@@ -6,11 +6,6 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from advanced_alchemy.extensions.litestar import (
-    AlembicAsyncConfig,
-    AsyncSessionConfig,
-    SQLAlchemyAsyncConfig,
-)
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
@@ -18,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from persistence.announcements import ANNOUNCER, Announcer
+from persistence.plugin import AlembicAsyncConfig, AsyncSessionConfig, SQLAlchemyAsyncConfig
 from persistence.urls import DatabaseURL, direct_endpoint, parse_database_url
 
 logger = logging.getLogger("taskapi")

@@ -10,7 +10,6 @@ from importlib.metadata import version
 from typing import Any
 
 import httpx
-from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -21,7 +20,7 @@ from litestar.types import Receive, Scope, Send
 
 from persistence.announcements import Announcer, announce
 from persistence.database import read_config, write_config
-from persistence.migrate import upgrade_when_reachable
+from persistence.plugin import SQLAlchemyPlugin
 from service.auth import BearerAuthMiddleware, TokenVerifier
 from service.controllers.docs import to_the_docs
 from service.controllers.health import health, ready
@@ -108,6 +107,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         silence_server_access_log()
         if settings.auto_migrate:
+            # Imported only here: workers that `taskapi run` starts never load Alembic.
+            from persistence.migrate import upgrade_when_reachable
+
             await upgrade_when_reachable(db.get_engine())
         housekeeping = asyncio.create_task(
             keep_house(

@@ -13,12 +13,12 @@ from typing import Any
 
 import click
 from advanced_alchemy.cli import add_migration_commands
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from persistence.database import engine_for, write_config
 from persistence.migrate import upgrade_when_reachable
+from persistence.plugin import SQLAlchemyAsyncConfig
 from service.embedded import start_postgres
 from service.observability import configure_logging
 from service.settings import Settings
