@@ -17,6 +17,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from persistence.announcements import GATHER_SECONDS
 from persistence.database import listening_engine, make_engine
 from persistence.migrate import upgrade_to_head
 from persistence.models import CHANGES_CHANNEL
@@ -122,5 +123,8 @@ async def heard(database_url: str, engine: AsyncEngine) -> AsyncIterator[Heard]:
     async with listening.connect() as connection:
         driver = (await connection.get_raw_connection()).driver_connection
         await driver.add_listener(CHANGES_CHANNEL, heard.receive)
+        # What an earlier test's app still had to announce (it gathers for `GATHER_SECONDS`
+        # after a write) is not this test's.
+        await heard.all_within(GATHER_SECONDS * 4)
         yield heard
     await listening.dispose()
