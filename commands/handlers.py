@@ -183,16 +183,20 @@ async def _alone(
     holds its locks (the owner's change counter among them) only while it runs, not until the
     response is built and the session committed. The session is left as it was found, with no
     transaction. A session already in one, or whose connections go through a transaction
-    pooler (see `AUTOCOMMIT_SAFE`), runs the statement in a transaction."""
+    pooler (see `AUTOCOMMIT_SAFE`), runs the statement in a transaction. The statement runs on
+    the session's connection: the session's own `execute` adds the ORM's path, which a SQL
+    expression does not need, to every write."""
     alone = not session.in_transaction() and session.info.get(AUTOCOMMIT_SAFE)
-    if alone:
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    row = (await session.execute(statement, params)).one_or_none()
+    connection = await session.connection(execution_options=_AUTOCOMMIT if alone else None)
+    row = (await connection.execute(statement, params)).one_or_none()
     if row is not None:
         changed(session, row.user_id)
     if alone:
         await session.commit()  # commits nothing more: hands back the connection, announces
     return row
+
+
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
 def _owned(task_id: object, user_id: object, *, in_trash: bool) -> ColumnElement[bool]:

@@ -24,6 +24,7 @@ from persistence.plugin import SQLAlchemyPlugin
 from service.auth import BearerAuthMiddleware, TokenVerifier
 from service.controllers.docs import to_the_docs
 from service.controllers.health import health, ready
+from service.controllers.owned import committed_sessions
 from service.controllers.sync import SyncController
 from service.controllers.tasks import TaskController
 from service.controllers.trash import TrashController
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ready,
             to_the_docs,
         ],
+        dependencies={"db_session": committed_sessions(db)},
         state=State({"trash_retention": settings.trash_retention, BUDGETS_STATE_KEY: budgets}),
         plugins=[
             SQLAlchemyPlugin(config=[db, read_config(db, settings.primary, settings.replica)]),

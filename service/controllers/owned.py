@@ -13,6 +13,7 @@ from litestar.params import HeaderParameter, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.domain import TaskNotFound
+from persistence.plugin import SQLAlchemyAsyncConfig
 from queries.views import TaskView
 from service.etags import etag
 from service.json_body import strict_json_body
@@ -67,19 +68,25 @@ IfMatchHeader = Annotated[
 Session = NamedDependency[AsyncSession]
 
 
-async def _committed(write_session: Session) -> AsyncIterator[AsyncSession]:
-    """A command handler's session (`db_session`; from the plugin's `WRITE_SESSION_KEY`),
-    committed once the handler has returned and before the response is sent: a commit that
-    fails is an error response, never a 2xx for a write that was rolled back. A handler that
-    raised commits nothing."""
-    yield write_session
-    if write_session.in_transaction():  # a one-statement write has committed already
-        await write_session.commit()
+def committed_sessions(config: SQLAlchemyAsyncConfig) -> Provide:
+    """`db_session`, a command handler's session from the plugin's write `config`, committed
+    once the handler has returned and before the response is sent: a commit that fails is an
+    error response, never a 2xx for a write that was rolled back. A handler that raised commits
+    nothing. Taken from `config` itself rather than through the plugin's own dependency: one
+    dependency to resolve per request, not two."""
+
+    async def committed(request: Request) -> AsyncIterator[AsyncSession]:
+        session = config.provide_session(request.app.state, request.scope)
+        yield session
+        if session.in_transaction():  # a one-statement write has committed already
+            await session.commit()
+
+    return Provide(committed)
 
 
 class OwnedController(Controller):
-    """Routes of one user's data: only that user's token may use them."""
+    """Routes of one user's data: only that user's token may use them. Their `db_session` is
+    the app's (`committed_sessions`)."""
 
     before_request = before_owned_request
-    dependencies = {"db_session": Provide(_committed)}
     security = [{"BearerToken": []}]
