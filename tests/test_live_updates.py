@@ -124,12 +124,13 @@ RETENTION = timedelta(days=30)
 async def test_resuming_from_any_changes_cursor_gives_exactly_what_came_after_it(session, user):
     tasks = [await create_task(session, user, CreateTask(title=f"t{n}")) for n in range(4)]
     await delete_task(session, user, tasks[1].id)
-    since = Cursor(0, 0, int(time.time()))
-    page = await positioned_changes(session, user, since, 10, RETENTION)
+    now = time.time()  # one clock for every read: a cursor at the end is issued `now`
+    since = Cursor(0, 0, int(now))
+    page = await positioned_changes(session, user, since, 10, RETENTION, now=now)
     expected = [("upsert", tasks[n].id) for n in (0, 2, 3)] + [("delete", tasks[1].id)]
     assert [(to_builtins(change)["op"], change.id) for change, _ in page.changes] == expected
     for index, (_, cursor) in enumerate(page.changes):
-        after = await positioned_changes(session, user, cursor, 10, RETENTION)
+        after = await positioned_changes(session, user, cursor, 10, RETENTION, now=now)
         assert after.changes == page.changes[index + 1 :]
     assert page.cursor == page.changes[-1].cursor
 
