@@ -82,7 +82,7 @@ class Bench:
             "JWT_SECRET": self.secret,
             "RATE_LIMIT": RATE_LIMIT,
             "LOG_FORMAT": "json",
-            # Migrated once before the apps start (`migrate`), as `taskapi run` does for its
+            # Migrated once before the apps start (`_migrate`), as `taskapi run` does for its
             # workers: a worker that migrates also keeps Alembic in memory.
             "AUTO_MIGRATE": "false",
         }
