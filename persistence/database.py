@@ -21,6 +21,9 @@ logger = logging.getLogger("taskapi")
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 VERSION_TABLE = "alembic_version"
 READ_SESSION_KEY = "read_session"
+# The name the plugin gives its own write-session dependency, which no route asks for: routes
+# take `db_session` from the HTTP edge, which commits it before the response (`committed_sessions`
+# in `service/controllers/owned.py`), and the two must not share a name.
 WRITE_SESSION_KEY = "write_session"
 READ_ENGINE_KEY = "read_engine"
 # Marks, in a read connection's `info`, a connection to the primary made while the replica was
