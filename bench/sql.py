@@ -14,7 +14,9 @@ from queries.views import TaskView
 COLUMNS = ", ".join(f"tasks.{name}" for name in TaskView.__struct_fields__)
 
 LIST_TASKS = f"""
-SELECT {COLUMNS}, count(*) OVER () AS total
+SELECT {COLUMNS}, (
+    SELECT count(*) FROM tasks WHERE tasks.user_id = $1 AND tasks.deleted_at IS NULL
+) AS total
 FROM tasks
 WHERE tasks.user_id = $1 AND tasks.deleted_at IS NULL
 ORDER BY tasks.created_at DESC, tasks.id DESC

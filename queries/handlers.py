@@ -127,15 +127,19 @@ class _PageStatements(NamedTuple):
 def _page_statements(
     view: type[TaskView], filters: list[ColumnElement[bool]], order_by: tuple[ColumnElement, ...]
 ) -> _PageStatements:
+    """The count is a subquery of its own, not `count(*) OVER ()`: a window reads every match
+    from the table before the first row is out, where the subquery counts them off the index
+    and the page reads only its own rows. `correlate(None)` keeps its `tasks` its own."""
+    count = select(func.count()).select_from(_TASKS).where(*filters)
     columns = [_T[name] for name in view.__struct_fields__]
     rows = (
-        select(*columns, func.count().over().label("total"))
+        select(*columns, count.correlate(None).scalar_subquery().label("total"))
         .where(*filters)
         .order_by(*order_by)
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
     )
-    return _PageStatements(rows, select(func.count()).select_from(_TASKS).where(*filters))
+    return _PageStatements(rows, count)
 
 
 async def _page(
