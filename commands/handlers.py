@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from commands.messages import CreateTask, PatchTask, ReplaceTask, SetCompletion
 from commands.recurrence import next_occurrence
@@ -185,15 +186,20 @@ async def _alone(
     transaction. A session already in one, or whose connections go through a transaction
     pooler (see `AUTOCOMMIT_SAFE`), runs the statement in a transaction. The statement runs on
     the session's connection: the session's own `execute` adds the ORM's path, which a SQL
-    expression does not need, to every write."""
+    expression does not need, to every write. The steps run as one call into the session's
+    synchronous core, which the async session enters and leaves once instead of at each step."""
     alone = not session.in_transaction() and session.info.get(AUTOCOMMIT_SAFE)
-    connection = await session.connection(execution_options=_AUTOCOMMIT if alone else None)
-    row = (await connection.execute(statement, params)).one_or_none()
-    if row is not None:
-        changed(session, row.user_id)
-    if alone:
-        await session.commit()  # commits nothing more: hands back the connection, announces
-    return row
+
+    def run(core: Session) -> TaskRow | None:
+        connection = core.connection(execution_options=_AUTOCOMMIT if alone else None)
+        row = connection.execute(statement, params).one_or_none()
+        if row is not None:
+            changed(core, row.user_id)
+        if alone:
+            core.commit()  # commits nothing more: hands back the connection, announces
+        return row
+
+    return await session.run_sync(run)
 
 
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
