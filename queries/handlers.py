@@ -128,8 +128,9 @@ def _page_statements(
     view: type[TaskView], filters: list[ColumnElement[bool]], order_by: tuple[ColumnElement, ...]
 ) -> _PageStatements:
     """The count is a subquery of its own, not `count(*) OVER ()`: a window reads every match
-    from the table before the first row is out, where the subquery counts them off the index
-    and the page reads only its own rows. `correlate(None)` keeps its `tasks` its own."""
+    from the table before the first row is out, where the subquery counts them off an index
+    (visiting the table only for rows written since the last vacuum) and the page reads only
+    its own rows. `correlate(None)` keeps the subquery's `tasks` its own."""
     count = select(func.count()).select_from(_TASKS).where(*filters)
     columns = [_T[name] for name in view.__struct_fields__]
     rows = (
