@@ -21,6 +21,7 @@ from litestar.types import Receive, Scope, Send
 from persistence.announcements import Announcer, announce
 from persistence.database import read_config, write_config
 from persistence.plugin import SQLAlchemyPlugin
+from service.admission import admission
 from service.auth import BearerAuthMiddleware, TokenVerifier
 from service.controllers.docs import to_the_docs
 from service.controllers.health import health, ready
@@ -77,10 +78,10 @@ def tune_collector() -> None:
 
 
 class TaskAPI(Litestar):
-    """The Litestar app, with the access log and the headers every response carries around
-    everything it answers."""
+    """The Litestar app, with the access log, the headers every response carries and the line
+    requests wait in for a place (`admission`) around everything it answers."""
 
-    def __init__(self, **config: Any) -> None:
+    def __init__(self, *, max_requests_in_progress: int, **config: Any) -> None:
         super().__init__(**config)
         methods_by_path = {
             route.path_format: answered_methods(route.methods)
@@ -88,7 +89,8 @@ class TaskAPI(Litestar):
             if isinstance(route, HTTPRoute)
         }
         answered = head_as_get(super().__call__)
-        self._logged = access_log(hygiene(answered, config["cors_config"], methods_by_path))
+        admitted = admission(answered, max_requests_in_progress, MAX_BODY_BYTES)
+        self._logged = access_log(hygiene(admitted, config["cors_config"], methods_by_path))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._logged(scope, receive, send)
@@ -140,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await budgets.close()
 
     return TaskAPI(
+        max_requests_in_progress=settings.max_requests_in_progress,
         route_handlers=[
             TaskController,
             TrashController,

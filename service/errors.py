@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
+from litestar.types import Send
 from sqlalchemy import exc as sa_exc
 
 from persistence.domain import (
@@ -46,6 +47,23 @@ def problem(
         headers=headers,
         extra=extra,
     )
+
+
+async def send_problem(
+    send: Send, status: int, detail: str, *, headers: dict[str, str] | None = None
+) -> None:
+    """A problem answered by a layer around the app, before Litestar sees the request."""
+    title = HTTPStatus(status).phrase
+    body = msgspec.json.encode(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    )
+    raw_headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in (headers or {}).items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _field_error(error: dict[str, Any]) -> dict[str, str]:

@@ -13,11 +13,12 @@ is put in here from the finished routes.
 import asyncio
 from collections.abc import Iterable, Mapping, Set
 
-import msgspec
 from litestar.config.cors import CORSConfig
 from litestar.constants import DEFAULT_ALLOWED_CORS_HEADERS
 from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import send_problem
 
 _ALWAYS = [(b"x-content-type-options", b"nosniff")]
 _TASK_DATA = [(b"cache-control", b"no-store")]  # tasks are personal: no cache keeps a copy
@@ -43,18 +44,6 @@ def _preflight_refusal(cors: CORSConfig, scope: Scope) -> str | None:
     return None
 
 
-async def _send_forbidden(send: Send, detail: str) -> None:
-    body = msgspec.json.encode(
-        {"type": "about:blank", "title": "Forbidden", "status": 403, "detail": detail}
-    )
-    headers = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 403, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 def hygiene(app: ASGIApp, cors: CORSConfig, methods_by_path: Mapping[str, Set[str]]) -> ASGIApp:
     """`methods_by_path`: each route's path template and the methods it answers."""
 
@@ -72,7 +61,7 @@ def hygiene(app: ASGIApp, cors: CORSConfig, methods_by_path: Mapping[str, Set[st
             await send(message)
 
         if scope["method"] == "OPTIONS" and (reason := _preflight_refusal(cors, scope)):
-            await _send_forbidden(send_with_headers, reason)
+            await send_problem(send_with_headers, 403, reason)
             return
         await app(scope, receive, send_with_headers)
 

@@ -54,7 +54,8 @@ _WHEN = {
     422: "Invalid body, field, header or query parameter; each bad one is named in `errors`",
     429: "Over the request budget, or (events) too many open streams; `Retry-After` says when "
     "to try again",
-    503: "The database is unreachable; `Retry-After` says when to try again",
+    503: "The database is unreachable, or the service too busy to start the request; "
+    "`Retry-After` says when to try again",
 }
 
 # Every status an operation answers besides its success, by operation id: adding a route or a

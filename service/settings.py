@@ -17,6 +17,10 @@ LOG_FORMATS = ("console", "json")
 TRANSACTION_POOLER = "transaction"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 RATE_LIMIT_UNITS = ("second", "minute", "hour", "day")
+# Requests in progress per worker (`service/admission.py`). A request mostly waiting for the
+# database needs its place for longer: raise it where the database is far away (about
+# requests per second x seconds per round trip, per worker).
+DEFAULT_MAX_REQUESTS_IN_PROGRESS = 8
 _RATE_LIMIT = re.compile(r"^\s*([1-9]\d{0,8})\s*/\s*([a-z]+)\s*$")
 
 
@@ -71,6 +75,7 @@ class Settings:
     database_pooler: str | None = None
     read_database_url: str | None = None
     web_concurrency: int = 1
+    max_requests_in_progress: int = DEFAULT_MAX_REQUESTS_IN_PROGRESS
     jwt_secret: str | None = None
     jwks_url: str | None = None
     jwt_issuer: tuple[str, ...] = ()
@@ -101,6 +106,9 @@ class Settings:
             database_pooler=env.get("DATABASE_POOLER"),
             read_database_url=env.get("READ_DATABASE_URL"),
             web_concurrency=_positive(env, "WEB_CONCURRENCY", default=1),
+            max_requests_in_progress=_positive(
+                env, "MAX_REQUESTS_IN_PROGRESS", default=DEFAULT_MAX_REQUESTS_IN_PROGRESS
+            ),
             jwt_secret=env.get("JWT_SECRET") or env.get("BETTER_AUTH_SECRET"),
             jwks_url=env.get("JWT_JWKS_URL") or (f"{auth_url}/api/auth/jwks" if auth_url else None),
             jwt_issuer=_split(env.get("JWT_ISSUER")) or from_auth_url,
