@@ -53,10 +53,7 @@ def admission(app: ASGIApp, max_in_progress: int, max_body_bytes: int) -> ASGIAp
             await app(scope, receive, send)
             return
         receive = await _body_first(receive, max_body_bytes)
-        try:
-            async with asyncio.timeout(MAX_WAIT_SECONDS):
-                await places.acquire()
-        except TimeoutError:
+        if not await _place_taken(places):
             await send_problem(
                 send,
                 503,
@@ -77,6 +74,17 @@ def admission(app: ASGIApp, max_in_progress: int, max_body_bytes: int) -> ASGIAp
             give_back()
 
     return middleware
+
+
+async def _place_taken(places: asyncio.Semaphore) -> bool:
+    """Takes a place, waiting up to `MAX_WAIT_SECONDS` for one; False when none came free."""
+    if not places.locked():  # the usual case costs no timer
+        return await places.acquire()
+    try:
+        async with asyncio.timeout(MAX_WAIT_SECONDS):
+            return await places.acquire()
+    except TimeoutError:
+        return False
 
 
 def _once(action: Callable[[], None]) -> Callable[[], None]:
