@@ -20,7 +20,7 @@ RATE_LIMIT_UNITS = ("second", "minute", "hour", "day")
 # Requests in progress per worker (`service/admission.py`). A request mostly waiting for the
 # database needs its place for longer: raise it where the database is far away (about
 # requests per second x seconds per round trip, per worker).
-DEFAULT_MAX_REQUESTS_IN_PROGRESS = 8
+DEFAULT_MAX_REQUESTS_IN_PROGRESS = 16
 _RATE_LIMIT = re.compile(r"^\s*([1-9]\d{0,8})\s*/\s*([a-z]+)\s*$")
 
 
