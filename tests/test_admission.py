@@ -6,6 +6,7 @@ API's edit of that task waits for it inside the database, holding its place.
 """
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
@@ -106,16 +107,22 @@ async def test_a_second_place_lets_a_request_past_one_that_is_held(settings, eng
 
 
 async def test_a_request_that_waits_too_long_is_told_to_retry(
-    settings, engine, http, user, monkeypatch
+    settings, engine, http, user, monkeypatch, caplog
 ):
     monkeypatch.setattr(service.admission, "MAX_WAIT_SECONDS", STILL_WAITING)
-    with serving(settings, places=1) as url:
+    with serving(settings, places=1) as url, caplog.at_level(logging.INFO, "taskapi.access"):
         task = await _create(http, url, user, "t")
         task_url = f"{url}/api/{user}/tasks/{task['id']}"
         async with held(engine, http, task_url):
             busy = await http.get(task_url)
             alive = await http.get(f"{url}/health")
         again = await http.get(task_url)
+    logged = [
+        r for r in caplog.records if getattr(r, "request_id", None) == busy.headers["x-request-id"]
+    ]
+    assert [r.status for r in logged] == [503]
+    # The wait is in the logged duration (a loop's timer may fire a millisecond early).
+    assert logged[0].duration_ms >= STILL_WAITING * 1000 * 0.9
     assert busy.status_code == 503
     assert busy.headers["content-type"] == PROBLEM_JSON
     assert busy.headers["retry-after"] == service.admission.BUSY_RETRY_AFTER_SECONDS
