@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from bench import sql
+from bench.latency import behind_latency, measured_round_trip_ms
 from bench.load import WORKLOADS, LoadSettings, Measurement, measure
 from bench.postgres import temporary_cluster
 from bench.profile import profile
@@ -51,6 +52,12 @@ def _options() -> argparse.Namespace:
     parser.add_argument(
         "--large", action="store_true", help="then again on 1,000,000 tasks of 5,000 users"
     )
+    parser.add_argument(
+        "--db-round-trip-ms",
+        type=float,
+        default=0,
+        help="put the apps' database this far away, as a hosted one is (bench/latency.py)",
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     parser.add_argument("--note", default="", help="a remark for the top of the results file")
     parser.add_argument("--output", type=Path, help="default: bench/results/<date>.md")
@@ -71,14 +78,16 @@ def _ceiling(name: str, measurement: Measurement) -> Measurement:
 class Bench:
     """One run: a database, the apps on it, and the report they fill in."""
 
-    def __init__(self, report: Report, scratch: Path, database_url: str) -> None:
+    def __init__(self, report: Report, scratch: Path, database_url: str, apps_url: str) -> None:
+        """`apps_url` reaches the database as the apps do (maybe through the latency relay);
+        the benchmark's own loading and plans use `database_url`."""
         self.report = report
         self.scratch = scratch
         self.database_url = database_url
         self.secret = secrets.token_urlsafe(32)
         self.users: list[User] = []
         self.env = {
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": apps_url,
             "JWT_SECRET": self.secret,
             "RATE_LIMIT": RATE_LIMIT,
             "LOG_FORMAT": "json",
@@ -191,11 +200,26 @@ async def _migrate(database_url: str) -> None:
         await engine.dispose()
 
 
+@contextmanager
+def _as_the_apps_reach(database_url: str, round_trip_ms: float, report: Report) -> Iterator[str]:
+    if not round_trip_ms:
+        yield database_url
+        return
+    with behind_latency(database_url, round_trip_ms) as url:
+        report.db_round_trip = (round_trip_ms, asyncio.run(measured_round_trip_ms(url)))
+        _say(f"the apps reach PostgreSQL in {report.db_round_trip[1]:.1f} ms per round trip")
+        yield url
+
+
 def run(options: argparse.Namespace, report: Report) -> None:
-    with tempfile.TemporaryDirectory(prefix="taskapi-bench-") as scratch, temporary_cluster() as db:
+    with (
+        tempfile.TemporaryDirectory(prefix="taskapi-bench-") as scratch,
+        temporary_cluster() as db,
+        _as_the_apps_reach(db.url, options.db_round_trip_ms, report) as apps_url,
+    ):
         report.versions = versions(db)
         asyncio.run(_migrate(db.url))
-        bench = Bench(report, Path(scratch), db.url)
+        bench = Bench(report, Path(scratch), db.url, apps_url)
         with bench.apps() as servers:
             data = bench.seed(servers["service"])
             framework = measure(servers["framework"].base_url, "get", data, report.load)

@@ -82,6 +82,7 @@ class Report:
     plans: dict[str, str] = field(default_factory=dict)
     flame: Flame | None = None
     session_cost: SessionCost | None = None
+    db_round_trip: tuple[float, float] | None = None  # (asked, measured) ms, when relayed
 
 
 def _commit() -> str:
@@ -224,6 +225,7 @@ def render(report: Report) -> str:
         "1,000,000 requests per minute per user, a budget the load never exhausts; a request "
         "costs the same whatever the budget (one counter per user and window).",
         "",
+        *_round_trip_lines(report.db_round_trip),
         "## Machine",
         "",
         *(f"- {name}: {value}" for name, value in report.machine.items()),
@@ -272,6 +274,18 @@ def render(report: Report) -> str:
     if report.session_cost:
         lines += [*_session_cost_section(report.session_cost), ""]
     return "\n".join(lines)
+
+
+def _round_trip_lines(round_trip: tuple[float, float] | None) -> list[str]:
+    if round_trip is None:
+        return []
+    asked, measured = round_trip
+    return [
+        f"**The database is a network hop away**: the apps reach PostgreSQL through a relay "
+        f"that adds {asked:g} ms to each round trip (`--db-round-trip-ms`, "
+        f"`bench/latency.py`); a `SELECT 1` through it takes {measured:.1f} ms (median).",
+        "",
+    ]
 
 
 def _session_cost_section(cost: SessionCost) -> list[str]:
