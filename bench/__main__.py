@@ -44,7 +44,7 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=15, help="seconds measured per run")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of load before each run")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="service and lean runs per workload (the median)"
+        "--rounds", type=int, default=5, help="service and lean runs per workload (the median)"
     )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
