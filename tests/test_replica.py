@@ -18,11 +18,31 @@ from tests.helpers import TEST_SECRET, bearer
 CATCH_UP_SECONDS = 30
 
 
-async def _on_replica(replicated: ReplicatedPostgres, statement: str) -> None:
-    engine = make_engine(replicated.replica.url())
-    async with engine.connect() as connection:
-        await connection.execute(text(statement))
-    await engine.dispose()
+async def _scalar(url: str, statement: str, **params: object) -> object:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.scalar(text(statement), params)
+    finally:
+        await engine.dispose()
+
+
+async def _pause_replay(replicated: ReplicatedPostgres) -> None:
+    """Pause the replica's replay once it has replayed what the primary had written before: the
+    schema the app's start-up migration has just created among it. Paused earlier, the replica
+    would miss the tables, not only the test's rows."""
+    written = await _scalar(replicated.primary.url(), "SELECT pg_current_wal_lsn()::text")
+
+    async def replayed() -> bool:
+        statement = "SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:written AS text) AS pg_lsn)"
+        return bool(await _scalar(replicated.replica.url(), statement, written=written))
+
+    await _eventually(replayed)
+    await _scalar(replicated.replica.url(), "SELECT pg_wal_replay_pause()")
+
+
+async def _resume_replay(replicated: ReplicatedPostgres) -> None:
+    await _scalar(replicated.replica.url(), "SELECT pg_wal_replay_resume()")
 
 
 @pytest.fixture
@@ -39,9 +59,9 @@ async def client(replicated_postgres: ReplicatedPostgres, user) -> AsyncIterator
 
 @pytest.fixture
 async def replay_paused(replicated_postgres) -> AsyncIterator[None]:
-    await _on_replica(replicated_postgres, "SELECT pg_wal_replay_pause()")
+    await _pause_replay(replicated_postgres)
     yield
-    await _on_replica(replicated_postgres, "SELECT pg_wal_replay_resume()")
+    await _resume_replay(replicated_postgres)
 
 
 async def _titles(client: AsyncTestClient) -> list[str]:
@@ -79,12 +99,12 @@ async def test_queries_read_from_the_replica_and_commands_from_the_primary(clien
 
 
 async def test_reads_catch_up_once_the_replica_replays(client, replicated_postgres):
-    await _on_replica(replicated_postgres, "SELECT pg_wal_replay_pause()")
+    await _pause_replay(replicated_postgres)
     try:
         assert (await client.post("/api/me/tasks", json={"title": "later"})).status_code == 201
         assert await _titles(client) == []
     finally:
-        await _on_replica(replicated_postgres, "SELECT pg_wal_replay_resume()")
+        await _resume_replay(replicated_postgres)
 
     async def listed() -> bool:
         return await _titles(client) == ["later"]
